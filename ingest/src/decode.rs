@@ -1,0 +1,251 @@
+//! Records to events with accounting: counts, dead-letter, warnings with file:line.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use tracing::warn;
+
+use crate::deadletter::DeadLetter;
+use crate::error::{IngestError, ParseError};
+use crate::event::AccessEvent;
+use crate::options::ParseOptions;
+use crate::parser::{Format, Parsed, RecordParser};
+use crate::reader::Input;
+
+/// Counters of one ingest run.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct IngestStats {
+    /// Records read (lines, or documents).
+    pub records: u64,
+    /// Events produced.
+    pub events: u64,
+    /// Records that count as no access on their own (non-final stages, Vault requests).
+    pub skipped: u64,
+    /// Records (or list items) that could not be parsed.
+    pub bad: u64,
+    pub bad_by_kind: BTreeMap<&'static str, u64>,
+    /// Events from which ingest removed secret values.
+    pub redacted_events: u64,
+    pub events_by_source: BTreeMap<&'static str, u64>,
+}
+
+/// Warnings printed per run before they are only counted.
+const WARN_BUDGET: u32 = 20;
+
+/// Parses records, keeps the counts, and writes bad records to the dead-letter file.
+pub struct Decoder<'o> {
+    parser: RecordParser<'o>,
+    format: Format,
+    dead: Option<DeadLetter>,
+    pub stats: IngestStats,
+    warned: u32,
+}
+
+struct Accounting<'d> {
+    stats: &'d mut IngestStats,
+    dead: &'d mut Option<DeadLetter>,
+    warned: &'d mut u32,
+    format: Format,
+    failure: Option<IngestError>,
+}
+
+impl Accounting<'_> {
+    fn event(&mut self, ev: &AccessEvent<'_>) {
+        self.stats.events += 1;
+        *self.stats.events_by_source.entry(ev.source.as_str()).or_default() += 1;
+        if ev.redactions.removed_secret() {
+            self.stats.redacted_events += 1;
+        }
+    }
+
+    fn error(&mut self, err: &ParseError, source: &str, line: u64, text: &str) {
+        self.stats.bad += 1;
+        *self.stats.bad_by_kind.entry(err.kind()).or_default() += 1;
+        if *self.warned < WARN_BUDGET {
+            *self.warned += 1;
+            warn!(location = %format!("{source}:{line}"), kind = err.kind(), error = %err, "Bad record sent to dead-letter.");
+        }
+        if let Some(dl) = self.dead.as_mut() {
+            if let Err(e) = dl.write(source, line, self.format.as_str(), err, text) {
+                self.failure.get_or_insert(e);
+            }
+        }
+    }
+}
+
+impl<'o> Decoder<'o> {
+    pub fn new(opts: &'o ParseOptions, format: Format, dead: Option<DeadLetter>) -> Self {
+        Decoder {
+            parser: RecordParser::new(opts, format),
+            format,
+            dead,
+            stats: IngestStats::default(),
+            warned: 0,
+        }
+    }
+
+    fn split(&mut self) -> (&mut RecordParser<'o>, Accounting<'_>) {
+        (
+            &mut self.parser,
+            Accounting {
+                stats: &mut self.stats,
+                dead: &mut self.dead,
+                warned: &mut self.warned,
+                format: self.format,
+                failure: None,
+            },
+        )
+    }
+
+    /// One record (a line). Bad records are counted and dead-lettered; only a failure to
+    /// write the dead-letter file is an error.
+    pub fn record<'a>(&mut self, text: &'a str, source: &str, line: u64, emit: &mut dyn FnMut(AccessEvent<'a>)) -> Result<(), IngestError>
+    where
+        'o: 'a,
+    {
+        self.run(text, source, line, false, emit)
+    }
+
+    /// A whole JSON document (one object, or an array of records).
+    pub fn document<'a>(&mut self, text: &'a str, source: &str, emit: &mut dyn FnMut(AccessEvent<'a>)) -> Result<(), IngestError>
+    where
+        'o: 'a,
+    {
+        self.run(text, source, 1, true, emit)
+    }
+
+    fn run<'a>(&mut self, text: &'a str, source: &str, line: u64, document: bool, emit: &mut dyn FnMut(AccessEvent<'a>)) -> Result<(), IngestError>
+    where
+        'o: 'a,
+    {
+        let (parser, mut acc) = self.split();
+        acc.stats.records += 1;
+        let mut on = |p: Parsed<'a>| match p {
+            Parsed::Event(ev) => {
+                acc.event(&ev);
+                emit(ev);
+            }
+            Parsed::Skipped => acc.stats.skipped += 1,
+            Parsed::Error(e) => acc.error(&e, source, line, text),
+        };
+        if document {
+            parser.parse_document(text, &mut on);
+        } else {
+            parser.parse(text, &mut on);
+        }
+        match acc.failure.take() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Bytes that are not UTF-8.
+    pub fn bad_bytes(&mut self, bytes: &[u8], source: &str, line: u64) -> Result<(), IngestError> {
+        let err = match std::str::from_utf8(bytes) {
+            Err(e) => ParseError::Utf8(e.valid_up_to()),
+            Ok(_) => return Ok(()),
+        };
+        let text = String::from_utf8_lossy(bytes);
+        let (_, mut acc) = self.split();
+        acc.stats.records += 1;
+        acc.error(&err, source, line, &text);
+        match acc.failure.take() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// End of all input: emit what is still held (Vault requests without responses).
+    pub fn finish(&mut self, emit: &mut dyn FnMut(AccessEvent<'static>)) -> Result<(), IngestError> {
+        let (parser, mut acc) = self.split();
+        parser.finish(&mut |p| {
+            if let Parsed::Event(ev) = p {
+                acc.event(&ev);
+                emit(ev.into_owned());
+            }
+        });
+        if let Some(dl) = self.dead.as_mut() {
+            dl.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Read a whole input: JSON lines, or one JSON document when the input is not line-shaped
+    /// (a pretty-printed object or an array).
+    pub fn read_input(&mut self, input: &mut Input, emit: &mut dyn for<'a> FnMut(AccessEvent<'a>)) -> Result<(), IngestError> {
+        let mut buf = Vec::with_capacity(64 * 1024);
+        let mut line_no = 0u64;
+        let mut first = true;
+        let source = input.name.clone();
+        while input.read_line(&mut buf)? {
+            line_no += 1;
+            let Ok(text) = std::str::from_utf8(&buf) else {
+                self.bad_bytes(&buf, &source, line_no)?;
+                continue;
+            };
+            let trimmed = text.trim();
+            if trimmed.is_empty() {
+                continue;
+            }
+            if first {
+                first = false;
+                if starts_document(trimmed) {
+                    let mut doc = buf.clone();
+                    doc.push(b'\n');
+                    input.read_rest(&mut doc, self.parser.options().max_record_bytes as u64 * 64)?;
+                    return self.document_or_lines(&doc, &source, emit);
+                }
+            }
+            self.record(trimmed, &source, line_no, &mut |e| emit(e))?;
+        }
+        Ok(())
+    }
+}
+
+impl Decoder<'_> {
+    /// A candidate document that does not parse as one is read as lines after all (a JSON-lines
+    /// file whose first line is cut short must not cost the rest of the file).
+    fn document_or_lines(&mut self, doc: &[u8], source: &str, emit: &mut dyn for<'a> FnMut(AccessEvent<'a>)) -> Result<(), IngestError> {
+        if let Ok(text) = std::str::from_utf8(doc) {
+            if serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok() {
+                return self.document(text, source, &mut |e| emit(e));
+            }
+        }
+        for (i, line) in doc.split(|&b| b == b'\n').enumerate() {
+            let line_no = i as u64 + 1;
+            match std::str::from_utf8(line) {
+                Ok(t) if t.trim().is_empty() => {}
+                Ok(t) => self.record(t.trim(), source, line_no, &mut |e| emit(e))?,
+                Err(_) => self.bad_bytes(line, source, line_no)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The first line opens a multi-line JSON document rather than holding a record.
+fn starts_document(first_line: &str) -> bool {
+    if first_line == "{" || first_line.starts_with('[') {
+        return true;
+    }
+    if first_line.starts_with('{') {
+        if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(first_line) {
+            return e.is_eof();
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pretty_documents_and_lines() {
+        assert!(starts_document("{"));
+        assert!(starts_document("[{\"a\":1}]"));
+        assert!(starts_document("{\"items\": ["));
+        assert!(!starts_document("{\"a\":1}"));
+        assert!(!starts_document("not json"));
+    }
+}

@@ -1,0 +1,7 @@
+//! Kubernetes audit (`audit.k8s.io/v1`): `Event` lines and `EventList` bodies.
+
+mod parser;
+mod principal;
+
+pub use parser::{parse_event, parse_event_list, K8sRecord};
+pub use principal::classify_username;
