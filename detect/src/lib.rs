@@ -1,1 +1,15 @@
-pub fn placeholder() {}
+//! Detection: [`Detector`]s over [`secretwatch_ingest::AccessEvent`]s, producing [`Alert`]s.
+
+pub mod alert;
+pub mod builtin;
+pub mod config;
+pub mod detector;
+pub mod engine;
+
+pub use alert::{alert_id, Alert, Severity};
+pub use config::DetectConfig;
+pub use detector::Detector;
+pub use engine::Engine;
+
+#[cfg(test)]
+mod tests;

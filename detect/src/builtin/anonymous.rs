@@ -1,0 +1,71 @@
+//! `anonymous-secret-access`: an unauthenticated identity touches secrets.
+
+use chrono::{DateTime, Utc};
+use secretwatch_ingest::{AccessEvent, Outcome, PrincipalKind};
+
+use crate::alert::{Alert, Severity};
+use crate::builtin::groups::WindowedGroups;
+use crate::config::DetectConfig;
+use crate::detector::{window_start, Detector};
+
+pub const RULE: &str = "anonymous-secret-access";
+
+pub struct AnonymousSecretAccess {
+    window: u32,
+    groups: WindowedGroups,
+}
+
+impl AnonymousSecretAccess {
+    pub fn new(cfg: &DetectConfig) -> Self {
+        AnonymousSecretAccess {
+            window: cfg.alert_window_minutes,
+            groups: WindowedGroups::default(),
+        }
+    }
+}
+
+impl Detector for AnonymousSecretAccess {
+    fn id(&self) -> &'static str {
+        RULE
+    }
+
+    fn on_event(&mut self, ev: &AccessEvent<'_>, out: &mut Vec<Alert>) {
+        if ev.principal.kind != PrincipalKind::Anonymous || !ev.target.is_secret {
+            return;
+        }
+        let allowed = ev.outcome == Outcome::Allowed;
+        let ws = window_start(ev.time, self.window);
+        let group = format!("{}\u{0}{}\u{0}{}", ev.source, ev.principal.name, ev.outcome.as_str());
+        if !self.groups.first_in_window(&group, ws) {
+            return;
+        }
+        let (severity, what) = if allowed {
+            (Severity::Critical, "was ALLOWED to")
+        } else {
+            (Severity::Medium, "tried to")
+        };
+        let reason = format!(
+            "unauthenticated identity {} {} {} {} from {} (status {})",
+            ev.principal.name,
+            what,
+            ev.raw_action,
+            crate::alert::target_label(ev),
+            ev.source_ips.first().unwrap_or("an unknown address"),
+            ev.status_code.map(|c| c.to_string()).unwrap_or_else(|| ev.outcome.as_str().to_string()),
+        );
+        out.push(Alert::from_event(
+            RULE,
+            severity,
+            "Anonymous access to secrets",
+            &group,
+            ws,
+            ev,
+            reason,
+            &["attack.initial-access", "attack.t1078.001", "attack.credential-access", "attack.t1552.007"],
+        ));
+    }
+
+    fn on_tick(&mut self, now: DateTime<Utc>, _out: &mut Vec<Alert>) {
+        self.groups.prune(now, self.window);
+    }
+}

@@ -1,0 +1,34 @@
+//! "Once per group per window" bookkeeping with bounded memory.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Duration, Utc};
+
+/// Remembers which groups already alerted in their current window.
+#[derive(Debug, Default)]
+pub struct WindowedGroups {
+    seen: HashMap<String, DateTime<Utc>>,
+}
+
+impl WindowedGroups {
+    /// True the first time `key` is seen in the window starting at `window_start`.
+    pub fn first_in_window(&mut self, key: &str, window_start: DateTime<Utc>) -> bool {
+        match self.seen.get_mut(key) {
+            Some(ws) if *ws == window_start => false,
+            Some(ws) => {
+                *ws = window_start;
+                true
+            }
+            None => {
+                self.seen.insert(key.to_string(), window_start);
+                true
+            }
+        }
+    }
+
+    /// Forget groups whose window ended before `now - window`.
+    pub fn prune(&mut self, now: DateTime<Utc>, window_minutes: u32) {
+        let horizon = now - Duration::minutes(i64::from(window_minutes));
+        self.seen.retain(|_, ws| *ws >= horizon);
+    }
+}

@@ -1,0 +1,12 @@
+//! Detections that ship in code (the rule engine of issue 3 adds YAML rules beside them).
+
+mod anonymous;
+mod break_glass;
+mod cluster_list;
+mod groups;
+mod secret_values;
+
+pub use anonymous::AnonymousSecretAccess;
+pub use break_glass::BreakGlass;
+pub use cluster_list::ClusterWideSecretList;
+pub use secret_values::SecretValuesInAuditLog;

@@ -1,0 +1,130 @@
+//! Detector behaviour on events produced by the real parsers.
+
+use std::sync::LazyLock;
+
+use secretwatch_ingest::{AccessEvent, Format, ParseOptions, Parsed, RecordParser};
+
+use crate::{Alert, DetectConfig, Engine, Severity};
+
+static OPTS: LazyLock<ParseOptions> = LazyLock::new(ParseOptions::default);
+
+fn k8s(user: &str, groups: &str, verb: &str, ns: Option<&str>, name: Option<&str>, code: u16, time: &str, extra: &str) -> String {
+    let ns_json = ns.map(|n| format!(r#","namespace":"{n}""#)).unwrap_or_default();
+    let name_json = name.map(|n| format!(r#","name":"{n}""#)).unwrap_or_default();
+    let uri = match (ns, name) {
+        (Some(n), Some(x)) => format!("/api/v1/namespaces/{n}/secrets/{x}"),
+        (Some(n), None) => format!("/api/v1/namespaces/{n}/secrets"),
+        _ => "/api/v1/secrets".to_string(),
+    };
+    format!(
+        r#"{{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"{user}-{verb}-{time}","stage":"ResponseComplete","requestURI":"{uri}","verb":"{verb}","user":{{"username":"{user}","groups":[{groups}]}},"sourceIPs":["10.42.0.9"],"objectRef":{{"resource":"secrets"{ns_json}{name_json},"apiVersion":"v1"}},"responseStatus":{{"metadata":{{}},"code":{code}}},"requestReceivedTimestamp":"{time}","stageTimestamp":"{time}"{extra}}}"#
+    )
+}
+
+fn run(lines: &[String], cfg: &DetectConfig) -> Vec<Alert> {
+    let mut parser = RecordParser::new(&OPTS, Format::Auto);
+    let mut engine = Engine::new(cfg);
+    let mut alerts = vec![];
+    for l in lines {
+        let mut evs: Vec<AccessEvent<'_>> = vec![];
+        parser.parse(l, &mut |p| match p {
+            Parsed::Event(e) => evs.push(e),
+            Parsed::Skipped => {}
+            Parsed::Error(e) => panic!("{e}: {l}"),
+        });
+        for e in &evs {
+            engine.on_event(e, &mut alerts);
+        }
+    }
+    parser.finish(&mut |p| {
+        if let Parsed::Event(e) = p {
+            engine.on_event(&e, &mut alerts);
+        }
+    });
+    engine.flush(&mut alerts);
+    alerts
+}
+
+fn of<'a>(alerts: &'a [Alert], rule: &str) -> Vec<&'a Alert> {
+    alerts.iter().filter(|a| a.rule == rule).collect()
+}
+
+const SA: &str = r#""system:serviceaccounts","system:authenticated""#;
+
+#[test]
+fn cluster_wide_list_alerts_once_per_window_and_spares_controllers() {
+    let cfg = DetectConfig::default();
+    let lines = vec![
+        k8s("system:serviceaccount:dev:build-bot", SA, "list", None, None, 200, "2026-11-03T10:00:00Z", ""),
+        k8s("system:serviceaccount:dev:build-bot", SA, "list", None, None, 200, "2026-11-03T10:05:00Z", ""),
+        k8s("system:kube-controller-manager", "", "list", None, None, 200, "2026-11-03T10:06:00Z", ""),
+        k8s("system:serviceaccount:dev:build-bot", SA, "list", Some("dev"), None, 200, "2026-11-03T10:07:00Z", ""),
+        k8s("system:serviceaccount:dev:build-bot", SA, "list", None, None, 200, "2026-11-03T12:01:00Z", ""),
+    ];
+    let alerts = run(&lines, &cfg);
+    let got = of(&alerts, "k8s-secrets-list-cluster-wide");
+    assert_eq!(got.len(), 2, "{got:#?}");
+    assert_eq!(got[0].severity, Severity::High);
+    assert_eq!(got[0].principal, "system:serviceaccount:dev:build-bot");
+    assert_eq!(got[0].event_ids, ["system:serviceaccount:dev:build-bot-list-2026-11-03T10:00:00Z"]);
+    assert!(got[0].reason.contains("not a known controller"), "{}", got[0].reason);
+    assert_ne!(got[0].id, got[1].id);
+    // Replays give the same ids.
+    let again = run(&lines, &cfg);
+    assert_eq!(of(&again, "k8s-secrets-list-cluster-wide")[0].id, got[0].id);
+}
+
+#[test]
+fn break_glass_sessions() {
+    let cfg = DetectConfig {
+        break_glass_identities: vec!["break-glass-admin".into()],
+        ..DetectConfig::default()
+    };
+    let root = r#"{"time":"2026-11-03T02:00:00Z","type":"response","auth":{"client_token":"hmac-sha256:aa","display_name":"root","policies":["root"],"token_type":"service"},"request":{"id":"v-1","operation":"read","mount_type":"kv","path":"secret/data/prod/db","remote_address":"10.0.0.5"}}"#.to_string();
+    let masters = k8s("someone", r#""system:masters","system:authenticated""#, "get", Some("prod"), Some("db"), 200, "2026-11-03T02:01:00Z", "");
+    let named1 = k8s("break-glass-admin", "", "get", Some("prod"), Some("db"), 200, "2026-11-03T03:00:00Z", "");
+    let named2 = k8s("break-glass-admin", "", "get", Some("prod"), Some("api"), 200, "2026-11-03T03:20:00Z", "");
+    let named3 = k8s("break-glass-admin", "", "get", Some("prod"), Some("api"), 200, "2026-11-03T05:00:00Z", "");
+    let imp = k8s("oidc:bob", "", "get", Some("prod"), Some("db"), 200, "2026-11-03T06:00:00Z", r#","impersonatedUser":{"username":"system:admin"}"#);
+    let benign = k8s("oidc:carol", "", "get", Some("dev"), Some("db"), 200, "2026-11-03T06:30:00Z", "");
+    let alerts = run(&[root, masters, named1, named2, named3, imp, benign], &cfg);
+    let got = of(&alerts, "break-glass-use");
+    let who: Vec<_> = got.iter().map(|a| a.principal.as_str()).collect();
+    assert_eq!(who, ["root", "someone", "break-glass-admin", "break-glass-admin", "oidc:bob"]);
+    assert!(got.iter().all(|a| a.severity == Severity::Critical && a.break_glass));
+    assert!(got[4].reason.contains("impersonated privileged identity system:admin"), "{}", got[4].reason);
+    assert!(got[0].reason.contains("Vault root token"), "{}", got[0].reason);
+}
+
+#[test]
+fn anonymous_secret_access_severity_follows_outcome() {
+    let cfg = DetectConfig::default();
+    let anon = r#""system:unauthenticated""#;
+    let lines = vec![
+        k8s("system:anonymous", anon, "get", Some("prod"), Some("db"), 403, "2026-11-03T10:00:00Z", ""),
+        k8s("system:anonymous", anon, "get", Some("prod"), Some("db2"), 403, "2026-11-03T10:00:01Z", ""),
+        k8s("system:anonymous", anon, "get", Some("prod"), Some("db"), 200, "2026-11-03T10:00:02Z", ""),
+    ];
+    let alerts = run(&lines, &cfg);
+    let got = of(&alerts, "anonymous-secret-access");
+    assert_eq!(got.len(), 2, "{got:#?}");
+    assert_eq!(got[0].severity, Severity::Medium);
+    assert_eq!(got[1].severity, Severity::Critical);
+}
+
+#[test]
+fn secret_values_alert_once_per_store_and_day() {
+    let cfg = DetectConfig::default();
+    let body = r#","responseObject":{"kind":"Secret","metadata":{"name":"db"},"data":{"password":"aHVudGVyMg=="}}"#;
+    let lines = vec![
+        k8s("oidc:alice", "", "get", Some("prod"), Some("db"), 200, "2026-11-03T10:00:00Z", body),
+        k8s("oidc:alice", "", "get", Some("prod"), Some("db"), 200, "2026-11-03T11:00:00Z", body),
+        k8s("oidc:alice", "", "get", Some("prod"), Some("db"), 200, "2026-11-03T12:00:00Z", ""),
+    ];
+    let alerts = run(&lines, &cfg);
+    let got = of(&alerts, "secret-values-in-audit-log");
+    assert_eq!(got.len(), 1);
+    assert!(got[0].reason.contains("Secret data"), "{}", got[0].reason);
+    let text = serde_json::to_string(&alerts).unwrap();
+    assert!(!text.contains("aHVudGVyMg=="));
+}
