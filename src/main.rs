@@ -1,1 +1,23 @@
-fn main() {}
+//! `secretwatch`: watches who touches secrets.
+
+mod bench;
+mod cli;
+mod config;
+mod scan;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    match cli::run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            // One line naming what failed.
+            let msg = format!("{e:#}").replace('\n', " ");
+            eprintln!("secretwatch: error: {msg}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -122,11 +122,14 @@ fn missing_field(msg: &str) -> Option<&str> {
     rest.split('`').next()
 }
 
+/// Drop serde's position suffix, and mask token-shaped or opaque values serde quoted
+/// (an error message must not carry a secret to logs or the dead-letter file).
 fn strip_position(msg: &str) -> String {
-    match msg.find(" at line ") {
-        Some(i) => msg[..i].to_string(),
-        None => msg.to_string(),
-    }
+    let msg = match msg.find(" at line ") {
+        Some(i) => &msg[..i],
+        None => msg,
+    };
+    crate::redact::scrub_text(msg, 1024)
 }
 
 #[cfg(test)]

@@ -1,0 +1,188 @@
+//! Command line.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+use crate::config::{Config, DEFAULT_TOML};
+
+#[derive(Parser, Debug)]
+#[command(name = "secretwatch", version, about = "Watches who touches secrets: Kubernetes audit and Vault audit logs to alerts.")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Read audit logs from files (plain, .gz, or - for stdin) and print alerts as JSON lines.
+    Scan(ScanArgs),
+    /// Sample data.
+    #[command(subcommand)]
+    Datasets(DatasetsCommand),
+    /// Measure throughput (events/s) and memory.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+    /// Configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Args, Debug)]
+pub struct ScanArgs {
+    /// Input format: auto (per record), k8s-audit, vault. Overrides ingest.format.
+    #[arg(long)]
+    pub format: Option<String>,
+    /// TOML config file.
+    #[arg(long, short)]
+    pub config: Option<PathBuf>,
+    /// Where records that cannot be parsed go. Overrides ingest.dead_letter.
+    #[arg(long)]
+    pub dead_letter: Option<PathBuf>,
+    /// Never show a progress bar.
+    #[arg(long)]
+    pub no_progress: bool,
+    /// Files or directories (all files inside, sorted) to read; - is stdin.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DatasetsCommand {
+    /// Generate a labeled dataset: a cluster and a Vault with benign traffic and attack stories.
+    Generate {
+        /// Days of traffic.
+        #[arg(long, default_value_t = 2)]
+        days: u32,
+        /// Random seed (same seed, same bytes).
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Output directory.
+        #[arg(long)]
+        out: PathBuf,
+        /// Multiplies traffic rates (1.0 is about 80k Kubernetes events a day).
+        #[arg(long, default_value_t = 1.0)]
+        scale: f64,
+        /// Benign traffic only.
+        #[arg(long)]
+        no_stories: bool,
+        /// Compress the event files with gzip.
+        #[arg(long)]
+        gzip: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum BenchCommand {
+    /// Scan throughput against bare serde_json parsing of the same lines into borrowed structs.
+    Scan {
+        /// JSON-lines files (plain); read into memory first.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Repeat the measurement this many times and report the best.
+        #[arg(long, default_value_t = 3)]
+        rounds: u32,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ConfigCommand {
+    /// Print every key with its default.
+    Defaults,
+    /// Load and validate a config file (with environment overrides).
+    Check { path: PathBuf },
+}
+
+fn init_tracing(level: &str) {
+    let filter = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|f| EnvFilter::try_new(f).ok())
+        .unwrap_or_else(|| EnvFilter::try_new(level).unwrap_or_else(|_| EnvFilter::new("warn")));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Scan(args) => {
+            let mut cfg = Config::load(args.config.as_deref())?;
+            if let Some(f) = &args.format {
+                cfg.ingest.format = f.clone();
+                let errs = cfg.validate();
+                if !errs.is_empty() {
+                    anyhow::bail!("--format: {}", errs.join("; "));
+                }
+            }
+            if let Some(d) = &args.dead_letter {
+                cfg.ingest.dead_letter = d.clone();
+            }
+            init_tracing(&cfg.log.level);
+            crate::scan::run(&cfg, &args)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Datasets(DatasetsCommand::Generate {
+            days,
+            seed,
+            out,
+            scale,
+            no_stories,
+            gzip,
+        }) => {
+            init_tracing("info");
+            let mut opts = secretwatch_datasets::GenerateOptions::new(days, seed, out.clone());
+            opts.scale = scale;
+            opts.stories = !no_stories;
+            let started = std::time::Instant::now();
+            let summary = secretwatch_datasets::generate(&opts).with_context(|| format!("generating into {}", out.display()))?;
+            if gzip {
+                for f in &summary.files {
+                    if f.extension().is_some_and(|e| e == "jsonl") && f.file_name().is_some_and(|n| n != "labels.jsonl") {
+                        gzip_in_place(f)?;
+                    }
+                }
+            }
+            eprintln!(
+                "generated {} Kubernetes events, {} Vault entries, {} stories into {} in {:.1} s",
+                summary.k8s_events,
+                summary.vault_entries,
+                summary.stories,
+                out.display(),
+                started.elapsed().as_secs_f64()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench(BenchCommand::Scan { files, rounds }) => {
+            init_tracing("error");
+            crate::bench::scan(&files, rounds)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Config(ConfigCommand::Defaults) => {
+            print!("{DEFAULT_TOML}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Config(ConfigCommand::Check { path }) => {
+            Config::load(Some(&path))?;
+            eprintln!("{}: ok", path.display());
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// `x.jsonl` -> `x.jsonl.gz`.
+fn gzip_in_place(path: &std::path::Path) -> Result<()> {
+    use std::io::Write;
+    let data = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let gz_path = path.with_extension("jsonl.gz");
+    let f = std::fs::File::create(&gz_path).with_context(|| format!("creating {}", gz_path.display()))?;
+    let mut enc = flate2::write::GzEncoder::new(f, flate2::Compression::best());
+    enc.write_all(&data)?;
+    enc.finish()?;
+    std::fs::remove_file(path)?;
+    Ok(())
+}

@@ -1,0 +1,250 @@
+//! The one TOML config file, with `SECRETWATCH_<SECTION>__<KEY>` environment overrides,
+//! validated at start with errors that name the key.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use secretwatch_detect::DetectConfig;
+use secretwatch_ingest::{Format, ParseOptions, Stage, StageSet};
+use serde::Deserialize;
+
+/// Prefix of environment overrides: `SECRETWATCH_INGEST__CLUSTER=prod-eu1`.
+pub const ENV_PREFIX: &str = "SECRETWATCH_";
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub ingest: IngestConfig,
+    #[serde(default)]
+    pub detect: DetectConfig,
+    #[serde(default)]
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngestConfig {
+    /// `auto` (per record), `k8s-audit` or `vault`.
+    #[serde(default = "default_format")]
+    pub format: String,
+    /// Name of the Kubernetes cluster the audit events come from.
+    #[serde(default = "default_cluster")]
+    pub cluster: String,
+    /// Name of the Vault the audit entries come from.
+    #[serde(default = "default_vault")]
+    pub vault: String,
+    /// Kubernetes audit stages that count as one access.
+    #[serde(default = "default_final_stages")]
+    pub final_stages: Vec<String>,
+    /// Size bound of the redacted raw copy kept with each event.
+    #[serde(default = "default_raw_max_bytes")]
+    pub raw_max_bytes: usize,
+    /// Longest record accepted; longer ones go to the dead-letter file.
+    #[serde(default = "default_max_record_bytes")]
+    pub max_record_bytes: usize,
+    /// Vault requests held while waiting for their response.
+    #[serde(default = "default_vault_max_pending")]
+    pub vault_max_pending: usize,
+    /// Where records that cannot be parsed are written (created on first bad record).
+    #[serde(default = "default_dead_letter")]
+    pub dead_letter: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// `error`, `warn`, `info`, `debug`, `trace`, or a tracing filter directive.
+    #[serde(default = "default_log_level")]
+    pub level: String,
+}
+
+fn default_format() -> String {
+    "auto".into()
+}
+fn default_cluster() -> String {
+    "kubernetes".into()
+}
+fn default_vault() -> String {
+    "vault".into()
+}
+fn default_final_stages() -> Vec<String> {
+    vec!["ResponseComplete".into(), "Panic".into()]
+}
+fn default_raw_max_bytes() -> usize {
+    16 * 1024
+}
+fn default_max_record_bytes() -> usize {
+    4 * 1024 * 1024
+}
+fn default_vault_max_pending() -> usize {
+    10_000
+}
+fn default_dead_letter() -> PathBuf {
+    PathBuf::from("secretwatch-dead-letter.jsonl")
+}
+fn default_log_level() -> String {
+    "warn".into()
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        toml::from_str("").expect("defaults deserialize")
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        toml::from_str("").expect("defaults deserialize")
+    }
+}
+
+/// The documented defaults, as TOML (printed by `secretwatch config defaults`).
+pub const DEFAULT_TOML: &str = include_str!("../secretwatch.example.toml");
+
+impl Config {
+    /// Read `path` (or nothing), apply environment overrides, validate.
+    pub fn load(path: Option<&Path>) -> Result<Config> {
+        let vars: Vec<(String, String)> = std::env::vars().filter(|(k, _)| k.starts_with(ENV_PREFIX)).collect();
+        Self::load_with_env(path, &vars)
+    }
+
+    pub fn load_with_env(path: Option<&Path>, env: &[(String, String)]) -> Result<Config> {
+        let (text, name) = match path {
+            Some(p) => (
+                std::fs::read_to_string(p).with_context(|| format!("cannot read config {}", p.display()))?,
+                p.display().to_string(),
+            ),
+            None => (String::new(), "<defaults>".to_string()),
+        };
+        let mut table: toml::Table = text.parse().map_err(|e: toml::de::Error| anyhow::anyhow!("config {name}: {}", one_line(&e.to_string())))?;
+        for (k, v) in env {
+            apply_env(&mut table, k, v)?;
+        }
+        let cfg: Config = toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| anyhow::anyhow!("config {name}: {}", one_line(&e.to_string())))?;
+        let errs = cfg.validate();
+        if !errs.is_empty() {
+            bail!("config {name}: {}", errs.join("; "));
+        }
+        Ok(cfg)
+    }
+
+    /// Every problem at once, each naming its key.
+    pub fn validate(&self) -> Vec<String> {
+        let mut errs = vec![];
+        if let Err(e) = self.ingest.format.parse::<Format>() {
+            errs.push(format!("ingest.format: {e}"));
+        }
+        if self.ingest.final_stages.is_empty() {
+            errs.push("ingest.final_stages: must name at least one stage".into());
+        }
+        for (i, s) in self.ingest.final_stages.iter().enumerate() {
+            if Stage::parse(s).is_none() {
+                errs.push(format!(
+                    "ingest.final_stages[{i}]: unknown stage {s:?} (expected RequestReceived, ResponseStarted, ResponseComplete or Panic)"
+                ));
+            }
+        }
+        if self.ingest.cluster.trim().is_empty() {
+            errs.push("ingest.cluster: must not be empty".into());
+        }
+        if self.ingest.vault.trim().is_empty() {
+            errs.push("ingest.vault: must not be empty".into());
+        }
+        if !(512..=1 << 24).contains(&self.ingest.raw_max_bytes) {
+            errs.push("ingest.raw_max_bytes: must be between 512 and 16777216".into());
+        }
+        if !(1024..=1 << 30).contains(&self.ingest.max_record_bytes) {
+            errs.push("ingest.max_record_bytes: must be between 1024 and 1073741824".into());
+        }
+        if self.ingest.vault_max_pending == 0 {
+            errs.push("ingest.vault_max_pending: must be at least 1".into());
+        }
+        if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
+            errs.push(format!("log.level: {:?} is not a level or filter", self.log.level));
+        }
+        errs.extend(self.detect.validate());
+        errs
+    }
+
+    pub fn parse_options(&self) -> ParseOptions {
+        let stages: Vec<Stage> = self.ingest.final_stages.iter().filter_map(|s| Stage::parse(s)).collect();
+        ParseOptions {
+            cluster: self.ingest.cluster.clone(),
+            vault: self.ingest.vault.clone(),
+            final_stages: StageSet::of(&stages),
+            raw_max_bytes: self.ingest.raw_max_bytes,
+            max_record_bytes: self.ingest.max_record_bytes,
+            vault_max_pending: self.ingest.vault_max_pending,
+        }
+    }
+
+    pub fn format(&self) -> Format {
+        self.ingest.format.parse().unwrap_or_default()
+    }
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// `SECRETWATCH_INGEST__RAW_MAX_BYTES=4096` sets `ingest.raw_max_bytes`. Values parse as TOML
+/// (numbers, booleans, arrays) and fall back to strings.
+fn apply_env(table: &mut toml::Table, key: &str, value: &str) -> Result<()> {
+    let path: Vec<String> = key[ENV_PREFIX.len()..].split("__").map(|p| p.to_ascii_lowercase()).collect();
+    if path.len() < 2 || path.iter().any(String::is_empty) {
+        bail!("environment variable {key}: expected {ENV_PREFIX}<SECTION>__<KEY>");
+    }
+    let parsed: toml::Value = format!("v = {value}")
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(value.to_string()));
+    let mut cur = table;
+    for part in &path[..path.len() - 1] {
+        let entry = cur.entry(part.clone()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        cur = match entry {
+            toml::Value::Table(t) => t,
+            _ => bail!("environment variable {key}: {part} is not a section"),
+        };
+    }
+    cur.insert(path[path.len() - 1].clone(), parsed);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_example_agree() {
+        let from_example: Config = toml::from_str(DEFAULT_TOML).unwrap();
+        let defaults = Config::load_with_env(None, &[]).unwrap();
+        assert_eq!(format!("{from_example:?}"), format!("{defaults:?}"));
+    }
+
+    #[test]
+    fn env_overrides_and_errors_name_keys() {
+        let env = vec![
+            ("SECRETWATCH_INGEST__CLUSTER".to_string(), "prod-eu1".to_string()),
+            ("SECRETWATCH_INGEST__RAW_MAX_BYTES".to_string(), "4096".to_string()),
+        ];
+        let cfg = Config::load_with_env(None, &env).unwrap();
+        assert_eq!(cfg.ingest.cluster, "prod-eu1");
+        assert_eq!(cfg.ingest.raw_max_bytes, 4096);
+
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.toml");
+        std::fs::write(&p, "[ingest]\nformat = \"syslog\"\nfinal_stages = [\"Done\"]\nraw_max_bytes = 1\n").unwrap();
+        let err = Config::load_with_env(Some(&p), &[]).unwrap_err().to_string();
+        for key in ["ingest.format", "ingest.final_stages[0]", "ingest.raw_max_bytes"] {
+            assert!(err.contains(key), "{key} missing from {err}");
+        }
+        std::fs::write(&p, "[ingest]\nclustr = \"x\"\n").unwrap();
+        let err = Config::load_with_env(Some(&p), &[]).unwrap_err().to_string();
+        assert!(err.contains("clustr"), "{err}");
+        assert!(!err.contains('\n'), "one line: {err}");
+    }
+}
