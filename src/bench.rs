@@ -94,7 +94,8 @@ fn read_all(files: &[PathBuf]) -> Result<String> {
         let mut input = secretwatch_ingest::Input::open(f)?;
         let mut buf = vec![];
         input.read_rest(&mut buf, u64::MAX)?;
-        let mut s = String::from_utf8(buf).with_context(|| format!("{} is not UTF-8", f.display()))?;
+        let mut s =
+            String::from_utf8(buf).with_context(|| format!("{} is not UTF-8", f.display()))?;
         if !s.ends_with('\n') {
             s.push('\n');
         }
@@ -105,7 +106,10 @@ fn read_all(files: &[PathBuf]) -> Result<String> {
 
 fn peak_rss_kib() -> Option<u64> {
     let mut s = String::new();
-    std::fs::File::open("/proc/self/status").ok()?.read_to_string(&mut s).ok()?;
+    std::fs::File::open("/proc/self/status")
+        .ok()?
+        .read_to_string(&mut s)
+        .ok()?;
     s.lines()
         .find(|l| l.starts_with("VmHWM:"))
         .and_then(|l| l.split_whitespace().nth(1))
@@ -159,7 +163,9 @@ pub fn scan(files: &[PathBuf], rounds: u32) -> Result<()> {
         for (b, chunk) in lines.chunks(BATCH).enumerate() {
             let bt = Instant::now();
             for (i, l) in chunk.iter().enumerate() {
-                decoder.record(l, "bench", (b * BATCH + i + 1) as u64, &mut |ev| pipeline.event(&ev))?;
+                decoder.record(l, "bench", (b * BATCH + i + 1) as u64, &mut |ev| {
+                    pipeline.event(&ev)
+                })?;
             }
             lat.push(bt.elapsed().as_secs_f64() * 1e6 / chunk.len() as f64);
         }
@@ -178,10 +184,21 @@ pub fn scan(files: &[PathBuf], rounds: u32) -> Result<()> {
     let n = lines.len() as f64;
     let bare_rate = n / best_bare.as_secs_f64();
     let scan_rate = n / best_scan.as_secs_f64();
-    println!("input: {} lines, {:.1} MiB, from {} file(s); best of {rounds} rounds, 1 thread", lines.len(), bytes as f64 / 1048576.0, files.len());
-    println!("bare serde_json (borrowed structs): {:>10.0} lines/s  ({} parsed)", bare_rate, parsed_ok);
+    println!(
+        "input: {} lines, {:.1} MiB, from {} file(s); best of {rounds} rounds, 1 thread",
+        lines.len(),
+        bytes as f64 / 1048576.0,
+        files.len()
+    );
+    println!(
+        "bare serde_json (borrowed structs): {:>10.0} lines/s  ({} parsed)",
+        bare_rate, parsed_ok
+    );
     println!("secretwatch scan path:              {:>10.0} lines/s  {:>10.0} events/s  ({events} events, {alerts} alerts)", scan_rate, events as f64 / best_scan.as_secs_f64());
-    println!("scan / bare:                        {:>10.2}", scan_rate / bare_rate);
+    println!(
+        "scan / bare:                        {:>10.2}",
+        scan_rate / bare_rate
+    );
     println!(
         "per-event cost over {}-line batches: p50 {:.2} us, p99 {:.2} us, max {:.2} us",
         BATCH,
@@ -190,7 +207,11 @@ pub fn scan(files: &[PathBuf], rounds: u32) -> Result<()> {
         batch_us_per_event.last().copied().unwrap_or(0.0)
     );
     if let Some(kib) = peak_rss_kib() {
-        println!("peak RSS: {:.1} MiB (includes the input held in memory: {:.1} MiB)", kib as f64 / 1024.0, bytes as f64 / 1048576.0);
+        println!(
+            "peak RSS: {:.1} MiB (includes the input held in memory: {:.1} MiB)",
+            kib as f64 / 1024.0,
+            bytes as f64 / 1048576.0
+        );
     }
     Ok(())
 }

@@ -10,7 +10,11 @@ use tracing_subscriber::EnvFilter;
 use crate::config::{Config, DEFAULT_TOML};
 
 #[derive(Parser, Debug)]
-#[command(name = "secretwatch", version, about = "Watches who touches secrets: Kubernetes audit and Vault audit logs to alerts.")]
+#[command(
+    name = "secretwatch",
+    version,
+    about = "Watches who touches secrets: Kubernetes audit and Vault audit logs to alerts."
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -139,10 +143,13 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             opts.scale = scale;
             opts.stories = !no_stories;
             let started = std::time::Instant::now();
-            let summary = secretwatch_datasets::generate(&opts).with_context(|| format!("generating into {}", out.display()))?;
+            let summary = secretwatch_datasets::generate(&opts)
+                .with_context(|| format!("generating into {}", out.display()))?;
             if gzip {
                 for f in &summary.files {
-                    if f.extension().is_some_and(|e| e == "jsonl") && f.file_name().is_some_and(|n| n != "labels.jsonl") {
+                    if f.extension().is_some_and(|e| e == "jsonl")
+                        && f.file_name().is_some_and(|n| n != "labels.jsonl")
+                    {
                         gzip_in_place(f)?;
                     }
                 }
@@ -179,7 +186,8 @@ fn gzip_in_place(path: &std::path::Path) -> Result<()> {
     use std::io::Write;
     let data = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     let gz_path = path.with_extension("jsonl.gz");
-    let f = std::fs::File::create(&gz_path).with_context(|| format!("creating {}", gz_path.display()))?;
+    let f = std::fs::File::create(&gz_path)
+        .with_context(|| format!("creating {}", gz_path.display()))?;
     let mut enc = flate2::write::GzEncoder::new(f, flate2::Compression::best());
     enc.write_all(&data)?;
     enc.finish()?;

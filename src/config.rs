@@ -105,25 +105,32 @@ pub const DEFAULT_TOML: &str = include_str!("../secretwatch.example.toml");
 impl Config {
     /// Read `path` (or nothing), apply environment overrides, validate.
     pub fn load(path: Option<&Path>) -> Result<Config> {
-        let vars: Vec<(String, String)> = std::env::vars().filter(|(k, _)| k.starts_with(ENV_PREFIX)).collect();
+        let vars: Vec<(String, String)> = std::env::vars()
+            .filter(|(k, _)| k.starts_with(ENV_PREFIX))
+            .collect();
         Self::load_with_env(path, &vars)
     }
 
     pub fn load_with_env(path: Option<&Path>, env: &[(String, String)]) -> Result<Config> {
         let (text, name) = match path {
             Some(p) => (
-                std::fs::read_to_string(p).with_context(|| format!("cannot read config {}", p.display()))?,
+                std::fs::read_to_string(p)
+                    .with_context(|| format!("cannot read config {}", p.display()))?,
                 p.display().to_string(),
             ),
             None => (String::new(), "<defaults>".to_string()),
         };
-        let mut table: toml::Table = text.parse().map_err(|e: toml::de::Error| anyhow::anyhow!("config {name}: {}", one_line(&e.to_string())))?;
+        let mut table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+            anyhow::anyhow!("config {name}: {}", one_line(&e.to_string()))
+        })?;
         for (k, v) in env {
             apply_env(&mut table, k, v)?;
         }
         let cfg: Config = toml::Value::Table(table)
             .try_into()
-            .map_err(|e: toml::de::Error| anyhow::anyhow!("config {name}: {}", one_line(&e.to_string())))?;
+            .map_err(|e: toml::de::Error| {
+                anyhow::anyhow!("config {name}: {}", one_line(&e.to_string()))
+            })?;
         let errs = cfg.validate();
         if !errs.is_empty() {
             bail!("config {name}: {}", errs.join("; "));
@@ -163,14 +170,22 @@ impl Config {
             errs.push("ingest.vault_max_pending: must be at least 1".into());
         }
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
-            errs.push(format!("log.level: {:?} is not a level or filter", self.log.level));
+            errs.push(format!(
+                "log.level: {:?} is not a level or filter",
+                self.log.level
+            ));
         }
         errs.extend(self.detect.validate());
         errs
     }
 
     pub fn parse_options(&self) -> ParseOptions {
-        let stages: Vec<Stage> = self.ingest.final_stages.iter().filter_map(|s| Stage::parse(s)).collect();
+        let stages: Vec<Stage> = self
+            .ingest
+            .final_stages
+            .iter()
+            .filter_map(|s| Stage::parse(s))
+            .collect();
         ParseOptions {
             cluster: self.ingest.cluster.clone(),
             vault: self.ingest.vault.clone(),
@@ -193,7 +208,10 @@ fn one_line(s: &str) -> String {
 /// `SECRETWATCH_INGEST__RAW_MAX_BYTES=4096` sets `ingest.raw_max_bytes`. Values parse as TOML
 /// (numbers, booleans, arrays) and fall back to strings.
 fn apply_env(table: &mut toml::Table, key: &str, value: &str) -> Result<()> {
-    let path: Vec<String> = key[ENV_PREFIX.len()..].split("__").map(|p| p.to_ascii_lowercase()).collect();
+    let path: Vec<String> = key[ENV_PREFIX.len()..]
+        .split("__")
+        .map(|p| p.to_ascii_lowercase())
+        .collect();
     if path.len() < 2 || path.iter().any(String::is_empty) {
         bail!("environment variable {key}: expected {ENV_PREFIX}<SECTION>__<KEY>");
     }
@@ -204,7 +222,9 @@ fn apply_env(table: &mut toml::Table, key: &str, value: &str) -> Result<()> {
         .unwrap_or_else(|| toml::Value::String(value.to_string()));
     let mut cur = table;
     for part in &path[..path.len() - 1] {
-        let entry = cur.entry(part.clone()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        let entry = cur
+            .entry(part.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
         cur = match entry {
             toml::Value::Table(t) => t,
             _ => bail!("environment variable {key}: {part} is not a section"),
@@ -228,8 +248,14 @@ mod tests {
     #[test]
     fn env_overrides_and_errors_name_keys() {
         let env = vec![
-            ("SECRETWATCH_INGEST__CLUSTER".to_string(), "prod-eu1".to_string()),
-            ("SECRETWATCH_INGEST__RAW_MAX_BYTES".to_string(), "4096".to_string()),
+            (
+                "SECRETWATCH_INGEST__CLUSTER".to_string(),
+                "prod-eu1".to_string(),
+            ),
+            (
+                "SECRETWATCH_INGEST__RAW_MAX_BYTES".to_string(),
+                "4096".to_string(),
+            ),
         ];
         let cfg = Config::load_with_env(None, &env).unwrap();
         assert_eq!(cfg.ingest.cluster, "prod-eu1");
@@ -237,13 +263,25 @@ mod tests {
 
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("c.toml");
-        std::fs::write(&p, "[ingest]\nformat = \"syslog\"\nfinal_stages = [\"Done\"]\nraw_max_bytes = 1\n").unwrap();
-        let err = Config::load_with_env(Some(&p), &[]).unwrap_err().to_string();
-        for key in ["ingest.format", "ingest.final_stages[0]", "ingest.raw_max_bytes"] {
+        std::fs::write(
+            &p,
+            "[ingest]\nformat = \"syslog\"\nfinal_stages = [\"Done\"]\nraw_max_bytes = 1\n",
+        )
+        .unwrap();
+        let err = Config::load_with_env(Some(&p), &[])
+            .unwrap_err()
+            .to_string();
+        for key in [
+            "ingest.format",
+            "ingest.final_stages[0]",
+            "ingest.raw_max_bytes",
+        ] {
             assert!(err.contains(key), "{key} missing from {err}");
         }
         std::fs::write(&p, "[ingest]\nclustr = \"x\"\n").unwrap();
-        let err = Config::load_with_env(Some(&p), &[]).unwrap_err().to_string();
+        let err = Config::load_with_env(Some(&p), &[])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("clustr"), "{err}");
         assert!(!err.contains('\n'), "one line: {err}");
     }

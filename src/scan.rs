@@ -109,9 +109,15 @@ pub fn run(cfg: &Config, args: &ScanArgs) -> Result<()> {
     let dead = DeadLetter::new(&cfg.ingest.dead_letter);
     let mut decoder = Decoder::new(&opts, cfg.format(), Some(dead));
     let stdout = std::io::stdout().lock();
-    let mut pipeline = Pipeline::new(Engine::new(&cfg.detect), JsonLines::new(BufWriter::with_capacity(1 << 16, stdout)));
+    let mut pipeline = Pipeline::new(
+        Engine::new(&cfg.detect),
+        JsonLines::new(BufWriter::with_capacity(1 << 16, stdout)),
+    );
 
-    let total: u64 = files.iter().filter_map(|f| std::fs::metadata(f).ok().map(|m| m.len())).sum();
+    let total: u64 = files
+        .iter()
+        .filter_map(|f| std::fs::metadata(f).ok().map(|m| m.len()))
+        .sum();
     let bar = progress(total, !args.no_progress);
     let started = Instant::now();
     let mut done_bytes = 0u64;
@@ -142,13 +148,29 @@ pub fn run(cfg: &Config, args: &ScanArgs) -> Result<()> {
         pb.finish_and_clear();
     }
     let elapsed = started.elapsed();
-    print_summary(&files, &decoder.stats, &pipeline.alerts_by_rule, &cfg.ingest.dead_letter, elapsed);
+    print_summary(
+        &files,
+        &decoder.stats,
+        &pipeline.alerts_by_rule,
+        &cfg.ingest.dead_letter,
+        elapsed,
+    );
     Ok(())
 }
 
-fn print_summary(files: &[PathBuf], stats: &IngestStats, alerts: &BTreeMap<String, u64>, dead_letter: &Path, elapsed: Duration) {
+fn print_summary(
+    files: &[PathBuf],
+    stats: &IngestStats,
+    alerts: &BTreeMap<String, u64>,
+    dead_letter: &Path,
+    elapsed: Duration,
+) {
     let mut err = std::io::stderr().lock();
-    let by_source: Vec<String> = stats.events_by_source.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    let by_source: Vec<String> = stats
+        .events_by_source
+        .iter()
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect();
     let _ = writeln!(
         err,
         "scanned {} file(s): {} records, {} events ({}), {} skipped (non-final stages, Vault requests), {} with secret values redacted",
@@ -160,8 +182,18 @@ fn print_summary(files: &[PathBuf], stats: &IngestStats, alerts: &BTreeMap<Strin
         stats.redacted_events,
     );
     if stats.bad > 0 {
-        let kinds: Vec<String> = stats.bad_by_kind.iter().map(|(k, v)| format!("{k} {v}")).collect();
-        let _ = writeln!(err, "bad records: {} ({}), written to {}", stats.bad, kinds.join(", "), dead_letter.display());
+        let kinds: Vec<String> = stats
+            .bad_by_kind
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
+        let _ = writeln!(
+            err,
+            "bad records: {} ({}), written to {}",
+            stats.bad,
+            kinds.join(", "),
+            dead_letter.display()
+        );
     } else {
         let _ = writeln!(err, "bad records: 0");
     }
@@ -171,5 +203,10 @@ fn print_summary(files: &[PathBuf], stats: &IngestStats, alerts: &BTreeMap<Strin
         let _ = writeln!(err, "  {rule}: {n}");
     }
     let secs = elapsed.as_secs_f64().max(1e-9);
-    let _ = writeln!(err, "elapsed {:.2} s, {:.0} records/s", secs, stats.records as f64 / secs);
+    let _ = writeln!(
+        err,
+        "elapsed {:.2} s, {:.0} records/s",
+        secs,
+        stats.records as f64 / secs
+    );
 }

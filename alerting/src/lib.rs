@@ -15,7 +15,11 @@ pub enum SinkError {
         source: std::io::Error,
     },
     #[error("sink {sink}: cannot encode alert {id}: {message}")]
-    Encode { sink: &'static str, id: String, message: String },
+    Encode {
+        sink: &'static str,
+        id: String,
+        message: String,
+    },
 }
 
 /// A destination for alerts.
@@ -50,7 +54,10 @@ impl<W: Write> AlertSink for JsonLines<W> {
     }
 
     fn deliver(&mut self, alert: &Alert) -> Result<(), SinkError> {
-        let io = |source| SinkError::Io { sink: "jsonl", source };
+        let io = |source| SinkError::Io {
+            sink: "jsonl",
+            source,
+        };
         serde_json::to_writer(&mut self.out, alert).map_err(|e| SinkError::Encode {
             sink: "jsonl",
             id: alert.id.clone(),
@@ -62,7 +69,10 @@ impl<W: Write> AlertSink for JsonLines<W> {
     }
 
     fn flush(&mut self) -> Result<(), SinkError> {
-        self.out.flush().map_err(|source| SinkError::Io { sink: "jsonl", source })
+        self.out.flush().map_err(|source| SinkError::Io {
+            sink: "jsonl",
+            source,
+        })
     }
 }
 
@@ -103,7 +113,17 @@ mod tests {
         let back: Alert = serde_json::from_str(lines[0]).unwrap();
         assert_eq!(back, a);
         let v: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
-        for key in ["id", "rule", "severity", "title", "principal", "event_ids", "first_seen", "last_seen", "reason"] {
+        for key in [
+            "id",
+            "rule",
+            "severity",
+            "title",
+            "principal",
+            "event_ids",
+            "first_seen",
+            "last_seen",
+            "reason",
+        ] {
             assert!(v.get(key).is_some(), "{key}");
         }
         assert_eq!(v["severity"], "high");

@@ -69,7 +69,11 @@ pub fn alert_id(rule: &str, group: &str, window_start: DateTime<Utc>) -> String 
     h.update([0]);
     h.update(group.as_bytes());
     h.update([0]);
-    h.update(window_start.to_rfc3339_opts(SecondsFormat::Micros, true).as_bytes());
+    h.update(
+        window_start
+            .to_rfc3339_opts(SecondsFormat::Micros, true)
+            .as_bytes(),
+    );
     let digest = h.finalize();
     digest[..16].iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -100,7 +104,16 @@ pub fn target_label(ev: &AccessEvent<'_>) -> String {
 impl Alert {
     /// A new alert from its first event.
     #[allow(clippy::too_many_arguments)]
-    pub fn from_event(rule: &str, severity: Severity, title: &str, group: &str, window_start: DateTime<Utc>, ev: &AccessEvent<'_>, reason: String, tags: &[&str]) -> Alert {
+    pub fn from_event(
+        rule: &str,
+        severity: Severity,
+        title: &str,
+        group: &str,
+        window_start: DateTime<Utc>,
+        ev: &AccessEvent<'_>,
+        reason: String,
+        tags: &[&str],
+    ) -> Alert {
         Alert {
             id: alert_id(rule, group, window_start),
             rule: rule.to_string(),

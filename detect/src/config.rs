@@ -44,7 +44,11 @@ fn default_privileged_groups() -> Vec<String> {
 }
 
 fn default_privileged_users() -> Vec<String> {
-    vec!["system:admin".into(), "kubernetes-admin".into(), "cluster-admin".into()]
+    vec![
+        "system:admin".into(),
+        "kubernetes-admin".into(),
+        "cluster-admin".into(),
+    ]
 }
 
 fn default_session_gap() -> u32 {
@@ -76,15 +80,22 @@ impl DetectConfig {
     /// Every problem at once, each naming its key.
     pub fn validate(&self) -> Vec<String> {
         let mut errs = vec![];
-        if self.break_glass_session_gap_minutes == 0 || self.break_glass_session_gap_minutes > 24 * 60 {
-            errs.push("detect.break_glass_session_gap_minutes: must be between 1 and 1440".to_string());
+        if self.break_glass_session_gap_minutes == 0
+            || self.break_glass_session_gap_minutes > 24 * 60
+        {
+            errs.push(
+                "detect.break_glass_session_gap_minutes: must be between 1 and 1440".to_string(),
+            );
         }
         if self.alert_window_minutes == 0 || self.alert_window_minutes > 7 * 24 * 60 {
             errs.push("detect.alert_window_minutes: must be between 1 and 10080".to_string());
         }
         for (key, list) in [
             ("detect.known_controllers", &self.known_controllers),
-            ("detect.break_glass_identities", &self.break_glass_identities),
+            (
+                "detect.break_glass_identities",
+                &self.break_glass_identities,
+            ),
             ("detect.privileged_groups", &self.privileged_groups),
             ("detect.privileged_users", &self.privileged_users),
         ] {

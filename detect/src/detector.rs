@@ -33,8 +33,17 @@ mod tests {
     #[test]
     fn windows_floor() {
         let t = Utc.with_ymd_and_hms(2026, 11, 2, 9, 47, 13).unwrap();
-        assert_eq!(window_start(t, 60), Utc.with_ymd_and_hms(2026, 11, 2, 9, 0, 0).unwrap());
-        assert_eq!(window_start(t, 15), Utc.with_ymd_and_hms(2026, 11, 2, 9, 45, 0).unwrap());
-        assert_eq!(window_start(t, 1440), Utc.with_ymd_and_hms(2026, 11, 2, 0, 0, 0).unwrap());
+        assert_eq!(
+            window_start(t, 60),
+            Utc.with_ymd_and_hms(2026, 11, 2, 9, 0, 0).unwrap()
+        );
+        assert_eq!(
+            window_start(t, 15),
+            Utc.with_ymd_and_hms(2026, 11, 2, 9, 45, 0).unwrap()
+        );
+        assert_eq!(
+            window_start(t, 1440),
+            Utc.with_ymd_and_hms(2026, 11, 2, 0, 0, 0).unwrap()
+        );
     }
 }

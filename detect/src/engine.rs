@@ -4,7 +4,9 @@ use chrono::{DateTime, Duration, Utc};
 use secretwatch_ingest::AccessEvent;
 
 use crate::alert::Alert;
-use crate::builtin::{AnonymousSecretAccess, BreakGlass, ClusterWideSecretList, SecretValuesInAuditLog};
+use crate::builtin::{
+    AnonymousSecretAccess, BreakGlass, ClusterWideSecretList, SecretValuesInAuditLog,
+};
 use crate::config::DetectConfig;
 use crate::detector::Detector;
 

@@ -8,9 +8,22 @@ use crate::{Alert, DetectConfig, Engine, Severity};
 
 static OPTS: LazyLock<ParseOptions> = LazyLock::new(ParseOptions::default);
 
-fn k8s(user: &str, groups: &str, verb: &str, ns: Option<&str>, name: Option<&str>, code: u16, time: &str, extra: &str) -> String {
-    let ns_json = ns.map(|n| format!(r#","namespace":"{n}""#)).unwrap_or_default();
-    let name_json = name.map(|n| format!(r#","name":"{n}""#)).unwrap_or_default();
+fn k8s(
+    user: &str,
+    groups: &str,
+    verb: &str,
+    ns: Option<&str>,
+    name: Option<&str>,
+    code: u16,
+    time: &str,
+    extra: &str,
+) -> String {
+    let ns_json = ns
+        .map(|n| format!(r#","namespace":"{n}""#))
+        .unwrap_or_default();
+    let name_json = name
+        .map(|n| format!(r#","name":"{n}""#))
+        .unwrap_or_default();
     let uri = match (ns, name) {
         (Some(n), Some(x)) => format!("/api/v1/namespaces/{n}/secrets/{x}"),
         (Some(n), None) => format!("/api/v1/namespaces/{n}/secrets"),
@@ -55,19 +68,71 @@ const SA: &str = r#""system:serviceaccounts","system:authenticated""#;
 fn cluster_wide_list_alerts_once_per_window_and_spares_controllers() {
     let cfg = DetectConfig::default();
     let lines = vec![
-        k8s("system:serviceaccount:dev:build-bot", SA, "list", None, None, 200, "2026-11-03T10:00:00Z", ""),
-        k8s("system:serviceaccount:dev:build-bot", SA, "list", None, None, 200, "2026-11-03T10:05:00Z", ""),
-        k8s("system:kube-controller-manager", "", "list", None, None, 200, "2026-11-03T10:06:00Z", ""),
-        k8s("system:serviceaccount:dev:build-bot", SA, "list", Some("dev"), None, 200, "2026-11-03T10:07:00Z", ""),
-        k8s("system:serviceaccount:dev:build-bot", SA, "list", None, None, 200, "2026-11-03T12:01:00Z", ""),
+        k8s(
+            "system:serviceaccount:dev:build-bot",
+            SA,
+            "list",
+            None,
+            None,
+            200,
+            "2026-11-03T10:00:00Z",
+            "",
+        ),
+        k8s(
+            "system:serviceaccount:dev:build-bot",
+            SA,
+            "list",
+            None,
+            None,
+            200,
+            "2026-11-03T10:05:00Z",
+            "",
+        ),
+        k8s(
+            "system:kube-controller-manager",
+            "",
+            "list",
+            None,
+            None,
+            200,
+            "2026-11-03T10:06:00Z",
+            "",
+        ),
+        k8s(
+            "system:serviceaccount:dev:build-bot",
+            SA,
+            "list",
+            Some("dev"),
+            None,
+            200,
+            "2026-11-03T10:07:00Z",
+            "",
+        ),
+        k8s(
+            "system:serviceaccount:dev:build-bot",
+            SA,
+            "list",
+            None,
+            None,
+            200,
+            "2026-11-03T12:01:00Z",
+            "",
+        ),
     ];
     let alerts = run(&lines, &cfg);
     let got = of(&alerts, "k8s-secrets-list-cluster-wide");
     assert_eq!(got.len(), 2, "{got:#?}");
     assert_eq!(got[0].severity, Severity::High);
     assert_eq!(got[0].principal, "system:serviceaccount:dev:build-bot");
-    assert_eq!(got[0].event_ids, ["system:serviceaccount:dev:build-bot-list-2026-11-03T10:00:00Z"]);
-    assert!(got[0].reason.contains("not a known controller"), "{}", got[0].reason);
+    assert_eq!(
+        got[0].event_ids,
+        ["system:serviceaccount:dev:build-bot-list-2026-11-03T10:00:00Z"]
+    );
+    assert!(
+        got[0].reason.contains("not a known controller"),
+        "{}",
+        got[0].reason
+    );
     assert_ne!(got[0].id, got[1].id);
     // Replays give the same ids.
     let again = run(&lines, &cfg);
@@ -81,19 +146,94 @@ fn break_glass_sessions() {
         ..DetectConfig::default()
     };
     let root = r#"{"time":"2026-11-03T02:00:00Z","type":"response","auth":{"client_token":"hmac-sha256:aa","display_name":"root","policies":["root"],"token_type":"service"},"request":{"id":"v-1","operation":"read","mount_type":"kv","path":"secret/data/prod/db","remote_address":"10.0.0.5"}}"#.to_string();
-    let masters = k8s("someone", r#""system:masters","system:authenticated""#, "get", Some("prod"), Some("db"), 200, "2026-11-03T02:01:00Z", "");
-    let named1 = k8s("break-glass-admin", "", "get", Some("prod"), Some("db"), 200, "2026-11-03T03:00:00Z", "");
-    let named2 = k8s("break-glass-admin", "", "get", Some("prod"), Some("api"), 200, "2026-11-03T03:20:00Z", "");
-    let named3 = k8s("break-glass-admin", "", "get", Some("prod"), Some("api"), 200, "2026-11-03T05:00:00Z", "");
-    let imp = k8s("oidc:bob", "", "get", Some("prod"), Some("db"), 200, "2026-11-03T06:00:00Z", r#","impersonatedUser":{"username":"system:admin"}"#);
-    let benign = k8s("oidc:carol", "", "get", Some("dev"), Some("db"), 200, "2026-11-03T06:30:00Z", "");
+    let masters = k8s(
+        "someone",
+        r#""system:masters","system:authenticated""#,
+        "get",
+        Some("prod"),
+        Some("db"),
+        200,
+        "2026-11-03T02:01:00Z",
+        "",
+    );
+    let named1 = k8s(
+        "break-glass-admin",
+        "",
+        "get",
+        Some("prod"),
+        Some("db"),
+        200,
+        "2026-11-03T03:00:00Z",
+        "",
+    );
+    let named2 = k8s(
+        "break-glass-admin",
+        "",
+        "get",
+        Some("prod"),
+        Some("api"),
+        200,
+        "2026-11-03T03:20:00Z",
+        "",
+    );
+    let named3 = k8s(
+        "break-glass-admin",
+        "",
+        "get",
+        Some("prod"),
+        Some("api"),
+        200,
+        "2026-11-03T05:00:00Z",
+        "",
+    );
+    let imp = k8s(
+        "oidc:bob",
+        "",
+        "get",
+        Some("prod"),
+        Some("db"),
+        200,
+        "2026-11-03T06:00:00Z",
+        r#","impersonatedUser":{"username":"system:admin"}"#,
+    );
+    let benign = k8s(
+        "oidc:carol",
+        "",
+        "get",
+        Some("dev"),
+        Some("db"),
+        200,
+        "2026-11-03T06:30:00Z",
+        "",
+    );
     let alerts = run(&[root, masters, named1, named2, named3, imp, benign], &cfg);
     let got = of(&alerts, "break-glass-use");
     let who: Vec<_> = got.iter().map(|a| a.principal.as_str()).collect();
-    assert_eq!(who, ["root", "someone", "break-glass-admin", "break-glass-admin", "oidc:bob"]);
-    assert!(got.iter().all(|a| a.severity == Severity::Critical && a.break_glass));
-    assert!(got[4].reason.contains("impersonated privileged identity system:admin"), "{}", got[4].reason);
-    assert!(got[0].reason.contains("Vault root token"), "{}", got[0].reason);
+    assert_eq!(
+        who,
+        [
+            "root",
+            "someone",
+            "break-glass-admin",
+            "break-glass-admin",
+            "oidc:bob"
+        ]
+    );
+    assert!(got
+        .iter()
+        .all(|a| a.severity == Severity::Critical && a.break_glass));
+    assert!(
+        got[4]
+            .reason
+            .contains("impersonated privileged identity system:admin"),
+        "{}",
+        got[4].reason
+    );
+    assert!(
+        got[0].reason.contains("Vault root token"),
+        "{}",
+        got[0].reason
+    );
 }
 
 #[test]
@@ -101,9 +241,36 @@ fn anonymous_secret_access_severity_follows_outcome() {
     let cfg = DetectConfig::default();
     let anon = r#""system:unauthenticated""#;
     let lines = vec![
-        k8s("system:anonymous", anon, "get", Some("prod"), Some("db"), 403, "2026-11-03T10:00:00Z", ""),
-        k8s("system:anonymous", anon, "get", Some("prod"), Some("db2"), 403, "2026-11-03T10:00:01Z", ""),
-        k8s("system:anonymous", anon, "get", Some("prod"), Some("db"), 200, "2026-11-03T10:00:02Z", ""),
+        k8s(
+            "system:anonymous",
+            anon,
+            "get",
+            Some("prod"),
+            Some("db"),
+            403,
+            "2026-11-03T10:00:00Z",
+            "",
+        ),
+        k8s(
+            "system:anonymous",
+            anon,
+            "get",
+            Some("prod"),
+            Some("db2"),
+            403,
+            "2026-11-03T10:00:01Z",
+            "",
+        ),
+        k8s(
+            "system:anonymous",
+            anon,
+            "get",
+            Some("prod"),
+            Some("db"),
+            200,
+            "2026-11-03T10:00:02Z",
+            "",
+        ),
     ];
     let alerts = run(&lines, &cfg);
     let got = of(&alerts, "anonymous-secret-access");
@@ -117,9 +284,36 @@ fn secret_values_alert_once_per_store_and_day() {
     let cfg = DetectConfig::default();
     let body = r#","responseObject":{"kind":"Secret","metadata":{"name":"db"},"data":{"password":"aHVudGVyMg=="}}"#;
     let lines = vec![
-        k8s("oidc:alice", "", "get", Some("prod"), Some("db"), 200, "2026-11-03T10:00:00Z", body),
-        k8s("oidc:alice", "", "get", Some("prod"), Some("db"), 200, "2026-11-03T11:00:00Z", body),
-        k8s("oidc:alice", "", "get", Some("prod"), Some("db"), 200, "2026-11-03T12:00:00Z", ""),
+        k8s(
+            "oidc:alice",
+            "",
+            "get",
+            Some("prod"),
+            Some("db"),
+            200,
+            "2026-11-03T10:00:00Z",
+            body,
+        ),
+        k8s(
+            "oidc:alice",
+            "",
+            "get",
+            Some("prod"),
+            Some("db"),
+            200,
+            "2026-11-03T11:00:00Z",
+            body,
+        ),
+        k8s(
+            "oidc:alice",
+            "",
+            "get",
+            Some("prod"),
+            Some("db"),
+            200,
+            "2026-11-03T12:00:00Z",
+            "",
+        ),
     ];
     let alerts = run(&lines, &cfg);
     let got = of(&alerts, "secret-values-in-audit-log");

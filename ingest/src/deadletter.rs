@@ -43,9 +43,15 @@ pub fn redact_bad_input(input: &str) -> (String, bool) {
             let _ = redact::redact_unknown(&mut v);
             let mut flags = crate::event::Redactions::default();
             let text = redact::bound_raw(v, MAX_INPUT, &mut flags);
-            (text, flags.contains(crate::event::Redactions::RAW_TRUNCATED))
+            (
+                text,
+                flags.contains(crate::event::Redactions::RAW_TRUNCATED),
+            )
         }
-        Err(_) => (redact::scrub_text(input, MAX_INPUT), input.len() > MAX_INPUT),
+        Err(_) => (
+            redact::scrub_text(input, MAX_INPUT),
+            input.len() > MAX_INPUT,
+        ),
     }
 }
 
@@ -67,7 +73,14 @@ impl DeadLetter {
     }
 
     /// Record one bad record.
-    pub fn write(&mut self, source: &str, line: u64, format: &str, err: &ParseError, input: &str) -> Result<(), IngestError> {
+    pub fn write(
+        &mut self,
+        source: &str,
+        line: u64,
+        format: &str,
+        err: &ParseError,
+        input: &str,
+    ) -> Result<(), IngestError> {
         let (content, truncated) = redact_bad_input(input);
         let rec = Record {
             source,
@@ -82,12 +95,19 @@ impl DeadLetter {
             input_truncated: truncated,
         };
         let path = self.path.clone();
-        let io_err = |source| IngestError::DeadLetter { path: path.clone(), source };
+        let io_err = |source| IngestError::DeadLetter {
+            path: path.clone(),
+            source,
+        };
         if self.out.is_none() {
             if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(dir).map_err(io_err)?;
             }
-            let f = OpenOptions::new().create(true).append(true).open(&self.path).map_err(io_err)?;
+            let f = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&self.path)
+                .map_err(io_err)?;
             self.out = Some(BufWriter::new(f));
         }
         let out = self.out.as_mut().expect("opened above");
@@ -120,7 +140,17 @@ mod tests {
         let err = ParseError::field("verb", "missing field `verb`");
         let input = r#"{"auditID":"1","objectRef":{"resource":"secrets"},"responseObject":{"kind":"Secret","data":{"k":"Q0FOQVJZ"}}}"#;
         dl.write("audit.log", 7, "k8s-audit", &err, input).unwrap();
-        dl.write("audit.log", 8, "auto", &ParseError::Json { column: 3, message: "eof".into() }, r#"{"data":{"k":"Q0FOQVJZQ0FOQVJZ"#).unwrap();
+        dl.write(
+            "audit.log",
+            8,
+            "auto",
+            &ParseError::Json {
+                column: 3,
+                message: "eof".into(),
+            },
+            r#"{"data":{"k":"Q0FOQVJZQ0FOQVJZ"#,
+        )
+        .unwrap();
         dl.flush().unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(!text.contains("Q0FOQVJZ"), "{text}");

@@ -52,7 +52,11 @@ struct Accounting<'d> {
 impl Accounting<'_> {
     fn event(&mut self, ev: &AccessEvent<'_>) {
         self.stats.events += 1;
-        *self.stats.events_by_source.entry(ev.source.as_str()).or_default() += 1;
+        *self
+            .stats
+            .events_by_source
+            .entry(ev.source.as_str())
+            .or_default() += 1;
         if ev.redactions.removed_secret() {
             self.stats.redacted_events += 1;
         }
@@ -99,7 +103,13 @@ impl<'o> Decoder<'o> {
 
     /// One record (a line). Bad records are counted and dead-lettered; only a failure to
     /// write the dead-letter file is an error.
-    pub fn record<'a>(&mut self, text: &'a str, source: &str, line: u64, emit: &mut dyn FnMut(AccessEvent<'a>)) -> Result<(), IngestError>
+    pub fn record<'a>(
+        &mut self,
+        text: &'a str,
+        source: &str,
+        line: u64,
+        emit: &mut dyn FnMut(AccessEvent<'a>),
+    ) -> Result<(), IngestError>
     where
         'o: 'a,
     {
@@ -107,14 +117,26 @@ impl<'o> Decoder<'o> {
     }
 
     /// A whole JSON document (one object, or an array of records).
-    pub fn document<'a>(&mut self, text: &'a str, source: &str, emit: &mut dyn FnMut(AccessEvent<'a>)) -> Result<(), IngestError>
+    pub fn document<'a>(
+        &mut self,
+        text: &'a str,
+        source: &str,
+        emit: &mut dyn FnMut(AccessEvent<'a>),
+    ) -> Result<(), IngestError>
     where
         'o: 'a,
     {
         self.run(text, source, 1, true, emit)
     }
 
-    fn run<'a>(&mut self, text: &'a str, source: &str, line: u64, document: bool, emit: &mut dyn FnMut(AccessEvent<'a>)) -> Result<(), IngestError>
+    fn run<'a>(
+        &mut self,
+        text: &'a str,
+        source: &str,
+        line: u64,
+        document: bool,
+        emit: &mut dyn FnMut(AccessEvent<'a>),
+    ) -> Result<(), IngestError>
     where
         'o: 'a,
     {
@@ -156,7 +178,10 @@ impl<'o> Decoder<'o> {
     }
 
     /// End of all input: emit what is still held (Vault requests without responses).
-    pub fn finish(&mut self, emit: &mut dyn FnMut(AccessEvent<'static>)) -> Result<(), IngestError> {
+    pub fn finish(
+        &mut self,
+        emit: &mut dyn FnMut(AccessEvent<'static>),
+    ) -> Result<(), IngestError> {
         let (parser, mut acc) = self.split();
         parser.finish(&mut |p| {
             if let Parsed::Event(ev) = p {
@@ -172,7 +197,11 @@ impl<'o> Decoder<'o> {
 
     /// Read a whole input: JSON lines, or one JSON document when the input is not line-shaped
     /// (a pretty-printed object or an array).
-    pub fn read_input(&mut self, input: &mut Input, emit: &mut dyn for<'a> FnMut(AccessEvent<'a>)) -> Result<(), IngestError> {
+    pub fn read_input(
+        &mut self,
+        input: &mut Input,
+        emit: &mut dyn for<'a> FnMut(AccessEvent<'a>),
+    ) -> Result<(), IngestError> {
         let mut buf = Vec::with_capacity(64 * 1024);
         let mut line_no = 0u64;
         let mut first = true;
@@ -192,7 +221,8 @@ impl<'o> Decoder<'o> {
                 if starts_document(trimmed) {
                     let mut doc = buf.clone();
                     doc.push(b'\n');
-                    input.read_rest(&mut doc, self.parser.options().max_record_bytes as u64 * 64)?;
+                    input
+                        .read_rest(&mut doc, self.parser.options().max_record_bytes as u64 * 64)?;
                     return self.document_or_lines(&doc, &source, emit);
                 }
             }
@@ -205,7 +235,12 @@ impl<'o> Decoder<'o> {
 impl Decoder<'_> {
     /// A candidate document that does not parse as one is read as lines after all (a JSON-lines
     /// file whose first line is cut short must not cost the rest of the file).
-    fn document_or_lines(&mut self, doc: &[u8], source: &str, emit: &mut dyn for<'a> FnMut(AccessEvent<'a>)) -> Result<(), IngestError> {
+    fn document_or_lines(
+        &mut self,
+        doc: &[u8],
+        source: &str,
+        emit: &mut dyn for<'a> FnMut(AccessEvent<'a>),
+    ) -> Result<(), IngestError> {
         if let Ok(text) = std::str::from_utf8(doc) {
             if serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok() {
                 return self.document(text, source, &mut |e| emit(e));

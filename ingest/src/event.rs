@@ -7,9 +7,9 @@
 use std::borrow::Cow;
 use std::fmt;
 
+pub use crate::strlist::StrList;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize, Serializer};
-pub use crate::strlist::StrList;
 
 /// The system an event came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

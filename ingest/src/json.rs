@@ -81,7 +81,11 @@ impl<'de> Deserialize<'de> for Code {
 
 /// Turn a serde_json failure into a [`ParseError`] that names the field, re-parsing the
 /// record with path tracking (only on the error path, so the fast path stays fast).
-pub fn describe_error<'de, T: Deserialize<'de>>(text: &'de str, err: serde_json::Error, prefix: &str) -> ParseError {
+pub fn describe_error<'de, T: Deserialize<'de>>(
+    text: &'de str,
+    err: serde_json::Error,
+    prefix: &str,
+) -> ParseError {
     use serde_json::error::Category;
     match err.classify() {
         Category::Syntax | Category::Eof | Category::Io => ParseError::Json {
@@ -95,13 +99,26 @@ pub fn describe_error<'de, T: Deserialize<'de>>(text: &'de str, err: serde_json:
                     let path = e.path().to_string();
                     let inner = strip_position(&e.into_inner().to_string());
                     let field = missing_field(&inner)
-                        .map(|f| join_path(prefix, &join_path(if path == "." { "" } else { &path }, f)))
+                        .map(|f| {
+                            join_path(prefix, &join_path(if path == "." { "" } else { &path }, f))
+                        })
                         .unwrap_or_else(|| join_path(prefix, if path == "." { "" } else { &path }));
-                    let field = if field.is_empty() { "(record)".to_string() } else { field };
-                    ParseError::Field { field, message: inner }
+                    let field = if field.is_empty() {
+                        "(record)".to_string()
+                    } else {
+                        field
+                    };
+                    ParseError::Field {
+                        field,
+                        message: inner,
+                    }
                 }
                 Ok(_) => ParseError::Field {
-                    field: if prefix.is_empty() { "(record)".into() } else { prefix.into() },
+                    field: if prefix.is_empty() {
+                        "(record)".into()
+                    } else {
+                        prefix.into()
+                    },
                     message: strip_position(&err.to_string()),
                 },
             }

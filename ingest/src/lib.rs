@@ -19,7 +19,10 @@ pub mod vault;
 pub use deadletter::DeadLetter;
 pub use decode::{Decoder, IngestStats};
 pub use error::{IngestError, ParseError};
-pub use event::{AccessEvent, Action, Impersonation, Outcome, Principal, PrincipalKind, Redactions, SourceSystem, StrList, Target, VaultIdentity};
+pub use event::{
+    AccessEvent, Action, Impersonation, Outcome, Principal, PrincipalKind, Redactions,
+    SourceSystem, StrList, Target, VaultIdentity,
+};
 pub use options::{ParseOptions, Stage, StageSet};
 pub use parser::{Format, Parsed, RecordParser};
 pub use reader::Input;

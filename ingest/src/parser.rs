@@ -49,7 +49,10 @@ impl FromStr for Format {
             "auto" => Ok(Format::Auto),
             "k8s-audit" | "k8s" | "kubernetes" => Ok(Format::K8sAudit),
             "vault" => Ok(Format::Vault),
-            other => Err(format!("unknown format {other:?} (expected one of: {})", Format::NAMES.join(", "))),
+            other => Err(format!(
+                "unknown format {other:?} (expected one of: {})",
+                Format::NAMES.join(", ")
+            )),
         }
     }
 }
@@ -123,13 +126,24 @@ impl<'o> RecordParser<'o> {
                     } else {
                         "not a JSON object"
                     };
-                    out(Parsed::Error(match serde_json::from_str::<serde::de::IgnoredAny>(text) {
-                        Err(e) if what == "not a JSON object" || e.is_syntax() || e.is_eof() => ParseError::Json {
-                            column: e.column(),
-                            message: e.to_string().split(" at line ").next().unwrap_or_default().to_string(),
+                    out(Parsed::Error(
+                        match serde_json::from_str::<serde::de::IgnoredAny>(text) {
+                            Err(e)
+                                if what == "not a JSON object" || e.is_syntax() || e.is_eof() =>
+                            {
+                                ParseError::Json {
+                                    column: e.column(),
+                                    message: e
+                                        .to_string()
+                                        .split(" at line ")
+                                        .next()
+                                        .unwrap_or_default()
+                                        .to_string(),
+                                }
+                            }
+                            _ => ParseError::UnknownFormat(what.to_string()),
                         },
-                        _ => ParseError::UnknownFormat(what.to_string()),
-                    }));
+                    ));
                     return;
                 }
             },
@@ -217,8 +231,14 @@ mod tests {
     #[test]
     fn sniffs_formats() {
         assert_eq!(sniff(r#"{"auditID":"x"}"#), Some(Format::K8sAudit));
-        assert_eq!(sniff(r#"{"kind":"EventList","items":[]}"#), Some(Format::K8sAudit));
-        assert_eq!(sniff(r#"{"type":"request","request":{}}"#), Some(Format::Vault));
+        assert_eq!(
+            sniff(r#"{"kind":"EventList","items":[]}"#),
+            Some(Format::K8sAudit)
+        );
+        assert_eq!(
+            sniff(r#"{"type":"request","request":{}}"#),
+            Some(Format::Vault)
+        );
         assert_eq!(sniff(r#"{"hello":1}"#), None);
         assert_eq!("vault".parse::<Format>(), Ok(Format::Vault));
         assert!("syslog".parse::<Format>().is_err());
@@ -228,7 +248,13 @@ mod tests {
     fn unknown_and_broken_records_are_errors_not_panics() {
         let opts = ParseOptions::default();
         let mut p = RecordParser::new(&opts, Format::Auto);
-        for text in ["{\"hello\":1}", "not json", "{\"auditID\":", "[1,2", "{\"kind\": 0}"] {
+        for text in [
+            "{\"hello\":1}",
+            "not json",
+            "{\"auditID\":",
+            "[1,2",
+            "{\"kind\": 0}",
+        ] {
             let mut got = vec![];
             p.parse(text, &mut |r| got.push(format!("{r:?}")));
             assert_eq!(got.len(), 1, "{text}");

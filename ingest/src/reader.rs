@@ -43,25 +43,26 @@ impl Input {
     /// Open `path` (`-` = stdin). Gzip is detected from the first bytes.
     pub fn open(path: &Path) -> Result<Input, IngestError> {
         let consumed = Arc::new(AtomicU64::new(0));
-        let (name, size, raw): (String, Option<u64>, Box<dyn Read + Send>) = if path == Path::new("-") {
-            ("<stdin>".into(), None, Box::new(io::stdin()))
-        } else {
-            let f = File::open(path).map_err(|source| IngestError::Open {
-                path: path.to_path_buf(),
-                source,
-            })?;
-            let meta = f.metadata().map_err(|source| IngestError::Open {
-                path: path.to_path_buf(),
-                source,
-            })?;
-            if meta.is_dir() {
-                return Err(IngestError::Open {
+        let (name, size, raw): (String, Option<u64>, Box<dyn Read + Send>) =
+            if path == Path::new("-") {
+                ("<stdin>".into(), None, Box::new(io::stdin()))
+            } else {
+                let f = File::open(path).map_err(|source| IngestError::Open {
                     path: path.to_path_buf(),
-                    source: io::Error::other("is a directory"),
-                });
-            }
-            (path.display().to_string(), Some(meta.len()), Box::new(f))
-        };
+                    source,
+                })?;
+                let meta = f.metadata().map_err(|source| IngestError::Open {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+                if meta.is_dir() {
+                    return Err(IngestError::Open {
+                        path: path.to_path_buf(),
+                        source: io::Error::other("is a directory"),
+                    });
+                }
+                (path.display().to_string(), Some(meta.len()), Box::new(f))
+            };
         let counting = Counting {
             inner: raw,
             count: consumed.clone(),
@@ -90,10 +91,13 @@ impl Input {
     /// Read the next line (without its newline) into `buf`. `Ok(false)` at end of input.
     pub fn read_line(&mut self, buf: &mut Vec<u8>) -> Result<bool, IngestError> {
         buf.clear();
-        let n = self.reader.read_until(b'\n', buf).map_err(|source| IngestError::Read {
-            path: self.path.clone(),
-            source,
-        })?;
+        let n = self
+            .reader
+            .read_until(b'\n', buf)
+            .map_err(|source| IngestError::Read {
+                path: self.path.clone(),
+                source,
+            })?;
         if n == 0 {
             return Ok(false);
         }
@@ -130,7 +134,8 @@ mod tests {
         let plain = dir.path().join("a.jsonl");
         std::fs::write(&plain, b"one\r\ntwo\nthree").unwrap();
         let gz = dir.path().join("b.log");
-        let mut enc = flate2::write::GzEncoder::new(File::create(&gz).unwrap(), flate2::Compression::fast());
+        let mut enc =
+            flate2::write::GzEncoder::new(File::create(&gz).unwrap(), flate2::Compression::fast());
         enc.write_all(b"one\ntwo\nthree\n").unwrap();
         enc.finish().unwrap();
         for (p, is_gz) in [(plain, false), (gz, true)] {

@@ -79,25 +79,38 @@ pub fn looks_like_jwt(s: &str) -> bool {
     s.len() > 20
         && s.starts_with("eyJ")
         && s.bytes().filter(|&b| b == b'.').count() == 2
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b'='))
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b'='))
 }
 
 /// A Vault token in clear (`hvs.`, `hvb.`, `hvr.`, legacy `s.`/`b.`/`r.` with 24 chars).
 pub fn looks_like_vault_token(s: &str) -> bool {
     let body_ok = |b: &str| {
-        b.len() >= 20 && b.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-')
+        b.len() >= 20
+            && b.bytes()
+                .all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-')
     };
-    if let Some(rest) = s.strip_prefix("hvs.").or_else(|| s.strip_prefix("hvb.")).or_else(|| s.strip_prefix("hvr.")) {
+    if let Some(rest) = s
+        .strip_prefix("hvs.")
+        .or_else(|| s.strip_prefix("hvb."))
+        .or_else(|| s.strip_prefix("hvr."))
+    {
         return body_ok(rest);
     }
-    if let Some(rest) = s.strip_prefix("s.").or_else(|| s.strip_prefix("b.")).or_else(|| s.strip_prefix("r.")) {
+    if let Some(rest) = s
+        .strip_prefix("s.")
+        .or_else(|| s.strip_prefix("b."))
+        .or_else(|| s.strip_prefix("r."))
+    {
         return rest.len() == 24 && body_ok(rest);
     }
     false
 }
 
 fn is_token_shaped(s: &str) -> bool {
-    looks_like_jwt(s) || looks_like_vault_token(s) || s.len() > 7 && s[..7].eq_ignore_ascii_case("bearer ")
+    looks_like_jwt(s)
+        || looks_like_vault_token(s)
+        || s.len() > 7 && s[..7].eq_ignore_ascii_case("bearer ")
 }
 
 fn redact_string(v: &mut Value) -> bool {
@@ -114,8 +127,12 @@ fn redact_string(v: &mut Value) -> bool {
 fn redact_all_strings(v: &mut Value) -> bool {
     match v {
         Value::String(_) => redact_string(v),
-        Value::Array(a) => a.iter_mut().fold(false, |acc, x| redact_all_strings(x) | acc),
-        Value::Object(m) => m.values_mut().fold(false, |acc, x| redact_all_strings(x) | acc),
+        Value::Array(a) => a
+            .iter_mut()
+            .fold(false, |acc, x| redact_all_strings(x) | acc),
+        Value::Object(m) => m
+            .values_mut()
+            .fold(false, |acc, x| redact_all_strings(x) | acc),
         _ => false,
     }
 }
@@ -144,7 +161,9 @@ fn redact_secret_object(v: &mut Value) -> bool {
             changed
         }
         // JSON patch: an array of operations.
-        Value::Array(ops) => ops.iter_mut().fold(false, |acc, x| redact_secret_object(x) | acc),
+        Value::Array(ops) => ops
+            .iter_mut()
+            .fold(false, |acc, x| redact_secret_object(x) | acc),
         Value::String(_) => redact_string(v),
         _ => false,
     }
@@ -245,7 +264,11 @@ pub fn redact_uri(uri: &str) -> Option<String> {
         .split('&')
         .map(|pair| {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            if !v.is_empty() && URI_CREDENTIAL_PARAMS.iter().any(|p| k.eq_ignore_ascii_case(p)) {
+            if !v.is_empty()
+                && URI_CREDENTIAL_PARAMS
+                    .iter()
+                    .any(|p| k.eq_ignore_ascii_case(p))
+            {
                 changed = true;
                 format!("{k}={REDACTED}")
             } else {
@@ -297,8 +320,12 @@ fn redact_token_at(root: &mut Value, pointer: &str, flags: &mut Redactions) {
 fn redact_clear_strings(v: &mut Value) -> bool {
     match v {
         Value::String(s) => !s.starts_with(HMAC_PREFIX) && redact_string(v),
-        Value::Array(a) => a.iter_mut().fold(false, |acc, x| redact_clear_strings(x) | acc),
-        Value::Object(m) => m.values_mut().fold(false, |acc, x| redact_clear_strings(x) | acc),
+        Value::Array(a) => a
+            .iter_mut()
+            .fold(false, |acc, x| redact_clear_strings(x) | acc),
+        Value::Object(m) => m
+            .values_mut()
+            .fold(false, |acc, x| redact_clear_strings(x) | acc),
         _ => false,
     }
 }
@@ -344,7 +371,9 @@ pub fn redact_vault_entry(entry: &mut Value) -> Redactions {
 
 /// Redact any JSON value of unknown shape (used for records that failed to parse).
 pub fn redact_unknown(v: &mut Value) -> Redactions {
-    let looks_k8s = v.get("auditID").is_some() || v.get("requestObject").is_some() || v.get("responseObject").is_some();
+    let looks_k8s = v.get("auditID").is_some()
+        || v.get("requestObject").is_some()
+        || v.get("responseObject").is_some();
     let looks_vault = v.get("request").is_some() || v.get("auth").is_some();
     let mut flags = Redactions::default();
     if looks_k8s {
@@ -499,7 +528,10 @@ pub fn scrub_text(text: &str, max: usize) -> String {
                 depth += 1;
                 if mask_depth.is_none() && expecting_value {
                     if let Some((s, e)) = last_key {
-                        if matches!(&text[s..e], "data" | "stringData" | "requestObject" | "responseObject") {
+                        if matches!(
+                            &text[s..e],
+                            "data" | "stringData" | "requestObject" | "responseObject"
+                        ) {
                             mask_depth = Some(depth);
                         }
                     }
@@ -584,10 +616,19 @@ mod tests {
         for leaked in ["Q0FOQVJZ", "CANARY", "djE="] {
             assert!(!text.contains(leaked), "{leaked} in {text}");
         }
-        assert_eq!(ev.pointer("/requestObject/metadata/name"), Some(&json!("db")));
-        assert_eq!(ev.pointer("/requestObject/metadata/annotations/team"), Some(&json!("payments")));
+        assert_eq!(
+            ev.pointer("/requestObject/metadata/name"),
+            Some(&json!("db"))
+        );
+        assert_eq!(
+            ev.pointer("/requestObject/metadata/annotations/team"),
+            Some(&json!("payments"))
+        );
         assert_eq!(ev.pointer("/requestObject/data/pw"), Some(&json!(REDACTED)));
-        assert_eq!(ev.pointer("/responseObject/items/0/metadata/name"), Some(&json!("x")));
+        assert_eq!(
+            ev.pointer("/responseObject/items/0/metadata/name"),
+            Some(&json!("x"))
+        );
     }
 
     #[test]
@@ -596,7 +637,10 @@ mod tests {
             "requestObject": [{"op": "replace", "path": "/data/pw", "value": "c2VjcmV0"}]});
         redact_k8s_event(&mut ev);
         assert_eq!(ev.pointer("/requestObject/0/value"), Some(&json!(REDACTED)));
-        assert_eq!(ev.pointer("/requestObject/0/path"), Some(&json!("/data/pw")));
+        assert_eq!(
+            ev.pointer("/requestObject/0/path"),
+            Some(&json!("/data/pw"))
+        );
     }
 
     #[test]
@@ -608,9 +652,14 @@ mod tests {
             "requestObject": {"kind": "TokenReview", "spec": {"token": "opaque-token-value"}}});
         let flags = redact_k8s_event(&mut ev);
         let text = ev.to_string();
-        assert!(!text.contains(jwt) && !text.contains("abc123") && !text.contains("opaque-token-value"));
+        assert!(
+            !text.contains(jwt) && !text.contains("abc123") && !text.contains("opaque-token-value")
+        );
         assert!(flags.contains(Redactions::TOKEN) && flags.contains(Redactions::URI_CREDENTIAL));
-        assert_eq!(ev["requestURI"], json!("/api/v1/namespaces/a/pods/p/exec?command=sh&access_token=[REDACTED]"));
+        assert_eq!(
+            ev["requestURI"],
+            json!("/api/v1/namespaces/a/pods/p/exec?command=sh&access_token=[REDACTED]")
+        );
     }
 
     #[test]
@@ -619,7 +668,10 @@ mod tests {
             "requestObject": {"kind": "ConfigMap", "data": {"db_password": "hunter2", "color": "blue", "creds": "aws_secret_access_key=AKIAXYZ"}}});
         let flags = redact_k8s_event(&mut ev);
         assert!(flags.contains(Redactions::CREDENTIAL_IN_BODY));
-        assert_eq!(ev.pointer("/requestObject/data/color"), Some(&json!("blue")));
+        assert_eq!(
+            ev.pointer("/requestObject/data/color"),
+            Some(&json!("blue"))
+        );
         assert!(!ev.to_string().contains("hunter2") && !ev.to_string().contains("AKIAXYZ"));
     }
 
@@ -633,7 +685,9 @@ mod tests {
                 "auth": {"client_token": "s.abcdefghijklmnopqrstuvwx"}}});
         let flags = redact_vault_entry(&mut e);
         let t = e.to_string();
-        assert!(!t.contains("hvs.CAES") && !t.contains("clear-value") && !t.contains("s.abcdefghijkl"));
+        assert!(
+            !t.contains("hvs.CAES") && !t.contains("clear-value") && !t.contains("s.abcdefghijkl")
+        );
         assert!(t.contains("hmac-sha256:bb") && t.contains("hmac-sha256:cc"));
         assert_eq!(e.pointer("/response/data/ttl"), Some(&json!(30)));
         assert!(flags.contains(Redactions::TOKEN));
@@ -657,7 +711,9 @@ mod tests {
         let mut flags = Redactions::default();
         let out = bound_raw(v, 200, &mut flags);
         assert!(out.len() <= 200 && out.contains("secretwatch_omitted_bytes"));
-        assert!(flags.contains(Redactions::BODY_OMITTED) && !flags.contains(Redactions::RAW_TRUNCATED));
+        assert!(
+            flags.contains(Redactions::BODY_OMITTED) && !flags.contains(Redactions::RAW_TRUNCATED)
+        );
         let v = json!({"auditID": "y".repeat(500)});
         let out = bound_raw(v, 100, &mut flags);
         assert_eq!(out.len(), 100);

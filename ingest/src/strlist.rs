@@ -41,7 +41,11 @@ impl<'a> StrList<'a> {
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &str> + '_ {
-        self.inline.iter().flatten().chain(self.spill.iter()).map(|c| c.as_ref())
+        self.inline
+            .iter()
+            .flatten()
+            .chain(self.spill.iter())
+            .map(|c| c.as_ref())
     }
 
     pub fn first(&self) -> Option<&str> {
@@ -53,7 +57,9 @@ impl<'a> StrList<'a> {
     }
 
     pub fn into_owned(self) -> StrList<'static> {
-        self.into_iter().map(|c| Cow::Owned(c.into_owned())).collect()
+        self.into_iter()
+            .map(|c| Cow::Owned(c.into_owned()))
+            .collect()
     }
 }
 
@@ -69,7 +75,10 @@ impl<'a> FromIterator<Cow<'a, str>> for StrList<'a> {
 
 impl<'a> IntoIterator for StrList<'a> {
     type Item = Cow<'a, str>;
-    type IntoIter = std::iter::Chain<std::iter::Flatten<std::array::IntoIter<Option<Cow<'a, str>>, INLINE>>, std::vec::IntoIter<Cow<'a, str>>>;
+    type IntoIter = std::iter::Chain<
+        std::iter::Flatten<std::array::IntoIter<Option<Cow<'a, str>>, INLINE>>,
+        std::vec::IntoIter<Cow<'a, str>>,
+    >;
     fn into_iter(self) -> Self::IntoIter {
         self.inline.into_iter().flatten().chain(self.spill)
     }
@@ -93,11 +102,17 @@ mod tests {
 
     #[test]
     fn inline_then_spill_in_order() {
-        let l: StrList = ["a", "b", "c", "d", "e"].into_iter().map(Cow::Borrowed).collect();
+        let l: StrList = ["a", "b", "c", "d", "e"]
+            .into_iter()
+            .map(Cow::Borrowed)
+            .collect();
         assert_eq!(l.len(), 5);
         assert_eq!(l.iter().collect::<Vec<_>>(), ["a", "b", "c", "d", "e"]);
         assert!(l.contains("d"));
-        assert_eq!(serde_json::to_string(&l).unwrap(), r#"["a","b","c","d","e"]"#);
+        assert_eq!(
+            serde_json::to_string(&l).unwrap(),
+            r#"["a","b","c","d","e"]"#
+        );
         let owned: StrList<'static> = l.clone().into_owned();
         assert_eq!(owned, l);
     }

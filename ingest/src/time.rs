@@ -70,7 +70,13 @@ mod tests {
 
     #[test]
     fn rejects_garbage() {
-        for s in ["", "yesterday", "2026-13-02T09:13:45Z", "2026-11-02T25:00:00Z", "2026-11-02T09:13:45.Z"] {
+        for s in [
+            "",
+            "yesterday",
+            "2026-13-02T09:13:45Z",
+            "2026-11-02T25:00:00Z",
+            "2026-11-02T09:13:45.Z",
+        ] {
             assert!(parse_rfc3339(s).is_none(), "{s}");
         }
     }

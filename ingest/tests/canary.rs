@@ -28,10 +28,14 @@ fn no_canary_in_events_or_dead_letter() {
     for f in ["canary-k8s.jsonl", "canary-vault.jsonl"] {
         let mut input = Input::open(&fixtures().join(f)).unwrap();
         decoder
-            .read_input(&mut input, &mut |ev| events.push(serde_json::to_string(&ev).unwrap()))
+            .read_input(&mut input, &mut |ev| {
+                events.push(serde_json::to_string(&ev).unwrap())
+            })
             .unwrap();
     }
-    decoder.finish(&mut |ev| events.push(serde_json::to_string(&ev).unwrap())).unwrap();
+    decoder
+        .finish(&mut |ev| events.push(serde_json::to_string(&ev).unwrap()))
+        .unwrap();
     let dead = std::fs::read_to_string(&dl_path).unwrap();
 
     // The inputs really went through: events out, bad records dead-lettered, secrets found.
@@ -47,9 +51,14 @@ fn no_canary_in_events_or_dead_letter() {
         for (i, e) in events.iter().enumerate() {
             assert!(!e.contains(c.as_str()), "canary {c} in event {i}: {e}");
         }
-        assert!(!dead.contains(c.as_str()), "canary {c} in dead-letter: {dead}");
+        assert!(
+            !dead.contains(c.as_str()),
+            "canary {c} in dead-letter: {dead}"
+        );
     }
     // Structure survives redaction: secret names and keys are still there for analysts.
-    assert!(events.iter().any(|e| e.contains(r#"\"password\":\"[REDACTED]\""#)));
+    assert!(events
+        .iter()
+        .any(|e| e.contains(r#"\"password\":\"[REDACTED]\""#)));
     assert!(dead.contains("canary-k8s.jsonl:10"), "{dead}");
 }

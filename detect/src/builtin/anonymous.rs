@@ -35,7 +35,12 @@ impl Detector for AnonymousSecretAccess {
         }
         let allowed = ev.outcome == Outcome::Allowed;
         let ws = window_start(ev.time, self.window);
-        let group = format!("{}\u{0}{}\u{0}{}", ev.source, ev.principal.name, ev.outcome.as_str());
+        let group = format!(
+            "{}\u{0}{}\u{0}{}",
+            ev.source,
+            ev.principal.name,
+            ev.outcome.as_str()
+        );
         if !self.groups.first_in_window(&group, ws) {
             return;
         }
@@ -51,7 +56,9 @@ impl Detector for AnonymousSecretAccess {
             ev.raw_action,
             crate::alert::target_label(ev),
             ev.source_ips.first().unwrap_or("an unknown address"),
-            ev.status_code.map(|c| c.to_string()).unwrap_or_else(|| ev.outcome.as_str().to_string()),
+            ev.status_code
+                .map(|c| c.to_string())
+                .unwrap_or_else(|| ev.outcome.as_str().to_string()),
         );
         out.push(Alert::from_event(
             RULE,
@@ -61,7 +68,12 @@ impl Detector for AnonymousSecretAccess {
             ws,
             ev,
             reason,
-            &["attack.initial-access", "attack.t1078.001", "attack.credential-access", "attack.t1552.007"],
+            &[
+                "attack.initial-access",
+                "attack.t1078.001",
+                "attack.credential-access",
+                "attack.t1552.007",
+            ],
         ));
     }
 

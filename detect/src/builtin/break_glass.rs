@@ -54,10 +54,16 @@ impl BreakGlass {
         }
         if let Some(imp) = &p.acting_as {
             if named(&imp.name) || self.users.iter().any(|u| *u == imp.name) {
-                return Some(format!("{} impersonated privileged identity {}", p.name, imp.name));
+                return Some(format!(
+                    "{} impersonated privileged identity {}",
+                    p.name, imp.name
+                ));
             }
             if let Some(g) = self.groups.iter().find(|g| imp.groups.contains(g)) {
-                return Some(format!("{} impersonated {} with privileged group {g}", p.name, imp.name));
+                return Some(format!(
+                    "{} impersonated {} with privileged group {g}",
+                    p.name, imp.name
+                ));
             }
         }
         None
@@ -94,7 +100,12 @@ impl Detector for BreakGlass {
             ev.time,
             ev,
             reason,
-            &["break-glass", "attack.privilege-escalation", "attack.t1078", "attack.t1078.004"],
+            &[
+                "break-glass",
+                "attack.privilege-escalation",
+                "attack.t1078",
+                "attack.t1078.004",
+            ],
         );
         a.break_glass = true;
         out.push(a);

@@ -43,7 +43,11 @@ impl Detector for ClusterWideSecretList {
             return;
         }
         let who = ev.effective_principal();
-        if self.allowed.iter().any(|a| a == who || a == ev.principal.name.as_ref()) {
+        if self
+            .allowed
+            .iter()
+            .any(|a| a == who || a == ev.principal.name.as_ref())
+        {
             return;
         }
         let ws = window_start(ev.time, self.window);
@@ -72,7 +76,12 @@ impl Detector for ClusterWideSecretList {
             ws,
             ev,
             reason,
-            &["attack.credential-access", "attack.t1552.007", "attack.discovery", "attack.t1613"],
+            &[
+                "attack.credential-access",
+                "attack.t1552.007",
+                "attack.discovery",
+                "attack.t1613",
+            ],
         );
         a.targets = vec!["*/secrets".to_string()];
         out.push(a);

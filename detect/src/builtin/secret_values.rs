@@ -76,7 +76,11 @@ impl Detector for SecretValuesInAuditLog {
             ws,
             ev,
             reason,
-            &["attack.credential-access", "attack.t1552", "compliance.pci-dss.3.4"],
+            &[
+                "attack.credential-access",
+                "attack.t1552",
+                "compliance.pci-dss.3.4",
+            ],
         ));
     }
 

@@ -9,7 +9,10 @@ use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 use smallvec::SmallVec;
 
-use crate::event::{AccessEvent, Action, Impersonation, Outcome, Principal, Redactions, SourceSystem, StrList, Target};
+use crate::event::{
+    AccessEvent, Action, Impersonation, Outcome, Principal, Redactions, SourceSystem, StrList,
+    Target,
+};
 use crate::json::{describe_error, Code, Str};
 use crate::k8s::principal::classify_username;
 use crate::options::{ParseOptions, Stage};
@@ -71,8 +74,12 @@ impl<'de: 'a, 'a> Deserialize<'de> for AuthzAnnotations<'a> {
                 let mut out = AuthzAnnotations::default();
                 while let Some(k) = m.next_key::<Str<'de>>()? {
                     match k.as_str() {
-                        "authorization.k8s.io/decision" => out.decision = m.next_value::<Option<Str<'de>>>()?,
-                        "authorization.k8s.io/reason" => out.reason = m.next_value::<Option<Str<'de>>>()?,
+                        "authorization.k8s.io/decision" => {
+                            out.decision = m.next_value::<Option<Str<'de>>>()?
+                        }
+                        "authorization.k8s.io/reason" => {
+                            out.reason = m.next_value::<Option<Str<'de>>>()?
+                        }
                         _ => {
                             m.next_value::<IgnoredAny>()?;
                         }
@@ -96,8 +103,9 @@ struct RawEvent<'a> {
     request_uri: Option<Str<'a>>,
     #[serde(borrow)]
     verb: Str<'a>,
+    /// Required by the API, absent in some shipper fixtures: kept as an unknown principal.
     #[serde(borrow)]
-    user: RawUser<'a>,
+    user: Option<RawUser<'a>>,
     #[serde(borrow)]
     impersonated_user: Option<RawUser<'a>>,
     #[serde(borrow, rename = "sourceIPs", default)]
@@ -116,6 +124,9 @@ struct RawEvent<'a> {
     request_received_timestamp: Option<Str<'a>>,
     #[serde(borrow)]
     stage_timestamp: Option<Str<'a>>,
+    /// Pre-`v1` (`v1alpha1`/`v1beta1`) events carry one `timestamp`.
+    #[serde(borrow)]
+    timestamp: Option<Str<'a>>,
     #[serde(borrow, default)]
     annotations: Option<AuthzAnnotations<'a>>,
 }
@@ -157,7 +168,9 @@ fn action_of(verb: &str) -> Action {
 /// Cheap check for token shapes anywhere in the record: those records take the full redaction path.
 fn has_token_shape(line: &str) -> bool {
     let b = line.as_bytes();
-    memmem::find(b, b"\"eyJ").is_some() || memmem::find(b, b"\"hvs.").is_some() || memmem::find(b, b"Bearer ").is_some()
+    memmem::find(b, b"\"eyJ").is_some()
+        || memmem::find(b, b"\"hvs.").is_some()
+        || memmem::find(b, b"Bearer ").is_some()
 }
 
 /// Parse one `audit.k8s.io` `Event` from `text` (one JSON object).
@@ -165,17 +178,32 @@ pub fn parse_event<'a>(text: &'a str, opts: &'a ParseOptions) -> Result<K8sRecor
     parse_event_at(text, opts, "")
 }
 
-fn parse_event_at<'a>(text: &'a str, opts: &'a ParseOptions, prefix: &str) -> Result<K8sRecord<'a>, ParseError> {
+fn parse_event_at<'a>(
+    text: &'a str,
+    opts: &'a ParseOptions,
+    prefix: &str,
+) -> Result<K8sRecord<'a>, ParseError> {
     let raw: RawEvent<'a> = match serde_json::from_str(text) {
         Ok(r) => r,
         Err(e) => return Err(describe_error::<RawEvent>(text, e, prefix)),
     };
-    let field = |f: &str| if prefix.is_empty() { f.to_string() } else { format!("{prefix}.{f}") };
+    let field = |f: &str| {
+        if prefix.is_empty() {
+            f.to_string()
+        } else {
+            format!("{prefix}.{f}")
+        }
+    };
     if let Some(stage) = &raw.stage {
         match Stage::parse(stage.as_str()) {
             Some(s) if !opts.final_stages.contains(s) => return Ok(K8sRecord::SkippedStage),
             Some(_) => {}
-            None => return Err(ParseError::field(field("stage"), format!("unknown stage {:?}", stage.as_str()))),
+            None => {
+                return Err(ParseError::field(
+                    field("stage"),
+                    format!("unknown stage {:?}", stage.as_str()),
+                ))
+            }
         }
     }
     if raw.audit_id.as_str().is_empty() {
@@ -184,15 +212,27 @@ fn parse_event_at<'a>(text: &'a str, opts: &'a ParseOptions, prefix: &str) -> Re
     if raw.verb.as_str().is_empty() {
         return Err(ParseError::field(field("verb"), "empty"));
     }
-    let (ts_field, ts) = match (&raw.request_received_timestamp, &raw.stage_timestamp) {
-        (Some(t), _) => ("requestReceivedTimestamp", t),
-        (None, Some(t)) => ("stageTimestamp", t),
-        (None, None) => {
-            return Err(ParseError::field(field("requestReceivedTimestamp"), "missing (and no stageTimestamp)"))
+    let (ts_field, ts) = match (
+        &raw.request_received_timestamp,
+        &raw.stage_timestamp,
+        &raw.timestamp,
+    ) {
+        (Some(t), _, _) => ("requestReceivedTimestamp", t),
+        (None, Some(t), _) => ("stageTimestamp", t),
+        (None, None, Some(t)) => ("timestamp", t),
+        (None, None, None) => {
+            return Err(ParseError::field(
+                field("requestReceivedTimestamp"),
+                "missing (and no stageTimestamp or timestamp)",
+            ))
         }
     };
-    let time = parse_rfc3339(ts.as_str())
-        .ok_or_else(|| ParseError::field(field(ts_field), format!("not an RFC 3339 time: {:?}", ts.as_str())))?;
+    let time = parse_rfc3339(ts.as_str()).ok_or_else(|| {
+        ParseError::field(
+            field(ts_field),
+            format!("not an RFC 3339 time: {:?}", ts.as_str()),
+        )
+    })?;
 
     let annotations = raw.annotations.unwrap_or_default();
     let (code, status_reason, status_message) = match raw.response_status {
@@ -207,9 +247,17 @@ fn parse_event_at<'a>(text: &'a str, opts: &'a ParseOptions, prefix: &str) -> Re
         (Some("allow"), None) => Outcome::Allowed,
         _ => Outcome::Unknown,
     };
-    let reason = cow(annotations.reason).or_else(|| cow(status_message)).or_else(|| cow(status_reason));
+    let reason = cow(annotations.reason)
+        .or_else(|| cow(status_message))
+        .or_else(|| cow(status_reason));
 
-    let username = raw.user.username.into_cow();
+    let (username, uid, groups) = match raw.user {
+        Some(u) if !u.username.as_str().is_empty() => {
+            (u.username.into_cow(), cow(u.uid), list(u.groups))
+        }
+        Some(u) => (Cow::Borrowed("(unknown)"), cow(u.uid), list(u.groups)),
+        None => (Cow::Borrowed("(unknown)"), None, StrList::new()),
+    };
     let (kind, sa_ns) = classify_username(&username);
     let namespace = sa_ns.map(|ns| match &username {
         Cow::Borrowed(b) => {
@@ -228,8 +276,8 @@ fn parse_event_at<'a>(text: &'a str, opts: &'a ParseOptions, prefix: &str) -> Re
     let principal = Principal {
         name: username,
         kind,
-        uid: cow(raw.user.uid),
-        groups: list(raw.user.groups),
+        uid,
+        groups,
         namespace,
         vault: None,
         acting_as,
@@ -275,10 +323,11 @@ fn parse_event_at<'a>(text: &'a str, opts: &'a ParseOptions, prefix: &str) -> Re
         || !redactions.is_empty()
         || has_token_shape(text);
     let raw_copy: Cow<'a, str> = if needs_full || text.len() > opts.raw_max_bytes {
-        let mut v: serde_json::Value = serde_json::from_str(text).map_err(|e| ParseError::Json {
-            column: e.column(),
-            message: e.to_string(),
-        })?;
+        let mut v: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| ParseError::Json {
+                column: e.column(),
+                message: e.to_string(),
+            })?;
         redactions.insert(redact::redact_k8s_event(&mut v));
         Cow::Owned(redact::bound_raw(v, opts.raw_max_bytes, &mut redactions))
     } else {
@@ -366,15 +415,24 @@ mod tests {
     #[test]
     fn non_final_stage_is_skipped() {
         let text = GET_SECRET.replace("ResponseComplete", "RequestReceived");
-        assert!(matches!(parse_event(&text, &OPTS).unwrap(), K8sRecord::SkippedStage));
+        assert!(matches!(
+            parse_event(&text, &OPTS).unwrap(),
+            K8sRecord::SkippedStage
+        ));
     }
 
     #[test]
     fn denied_and_impersonated() {
         let text = GET_SECRET
-            .replace(r#""code":200"#, r#""code":403,"status":"Failure","reason":"Forbidden""#)
+            .replace(
+                r#""code":200"#,
+                r#""code":403,"status":"Failure","reason":"Forbidden""#,
+            )
             .replace(r#""decision":"allow""#, r#""decision":"forbid""#)
-            .replace(r#""userAgent""#, r#""impersonatedUser":{"username":"bob","groups":["devs"]},"userAgent""#);
+            .replace(
+                r#""userAgent""#,
+                r#""impersonatedUser":{"username":"bob","groups":["devs"]},"userAgent""#,
+            );
         let e = ev(&text);
         assert_eq!(e.outcome, Outcome::Denied);
         let imp = e.principal.acting_as.as_ref().unwrap();
@@ -404,7 +462,9 @@ mod tests {
     #[test]
     fn event_list_items_are_parsed_and_errors_indexed() {
         let bad = GET_SECRET.replace(r#""verb":"get""#, r#""verb":{"x":1}"#);
-        let list = format!(r#"{{"kind":"EventList","apiVersion":"audit.k8s.io/v1","metadata":{{}},"items":[{GET_SECRET},{bad}]}}"#);
+        let list = format!(
+            r#"{{"kind":"EventList","apiVersion":"audit.k8s.io/v1","metadata":{{}},"items":[{GET_SECRET},{bad}]}}"#
+        );
         let mut ok = 0;
         let mut errs = vec![];
         parse_event_list(&list, &OPTS, &mut |r| match r {

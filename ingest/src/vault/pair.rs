@@ -34,6 +34,10 @@ impl VaultPairer {
                 self.pending.remove(entry.event.id.as_ref());
                 emit(entry.event);
             }
+            // KMIP requests cannot be paired (no id); their responses repeat the request.
+            EntryType::Request if entry.kmip => {}
+            // Without an id there is nothing to pair by: the request counts on its own.
+            EntryType::Request if entry.derived_id => emit(entry.event),
             EntryType::Request => {
                 let ev = entry.event.into_owned();
                 let id = ev.id.to_string();
@@ -94,10 +98,14 @@ mod tests {
         let mut p = VaultPairer::new(10);
         let mut out = vec![];
         let (req, resp) = (entry("request", "a"), entry("response", "a"));
-        p.push(parse_entry(&req, &opts).unwrap(), &mut |e| out.push(e.into_owned()));
+        p.push(parse_entry(&req, &opts).unwrap(), &mut |e| {
+            out.push(e.into_owned())
+        });
         assert!(out.is_empty());
         assert_eq!(p.pending(), 1);
-        p.push(parse_entry(&resp, &opts).unwrap(), &mut |e| out.push(e.into_owned()));
+        p.push(parse_entry(&resp, &opts).unwrap(), &mut |e| {
+            out.push(e.into_owned())
+        });
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].outcome, Outcome::Allowed);
         p.flush(&mut |e| out.push(e.into_owned()));
@@ -109,9 +117,14 @@ mod tests {
         let opts = ParseOptions::default();
         let mut p = VaultPairer::new(2);
         let mut out: Vec<AccessEvent<'static>> = vec![];
-        let lines: Vec<String> = ["a", "b", "c"].iter().map(|id| entry("request", id)).collect();
+        let lines: Vec<String> = ["a", "b", "c"]
+            .iter()
+            .map(|id| entry("request", id))
+            .collect();
         for l in &lines {
-            p.push(parse_entry(l, &opts).unwrap(), &mut |e| out.push(e.into_owned()));
+            p.push(parse_entry(l, &opts).unwrap(), &mut |e| {
+                out.push(e.into_owned())
+            });
         }
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].id, "a");

@@ -6,7 +6,10 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use smallvec::SmallVec;
 
-use crate::event::{AccessEvent, Action, Outcome, Principal, PrincipalKind, Redactions, SourceSystem, StrList, Target, VaultIdentity};
+use crate::event::{
+    AccessEvent, Action, Outcome, Principal, PrincipalKind, Redactions, SourceSystem, StrList,
+    Target, VaultIdentity,
+};
 use crate::json::{describe_error, Str};
 use crate::options::ParseOptions;
 use crate::redact;
@@ -121,6 +124,10 @@ pub enum EntryType {
 pub struct VaultEntry<'a> {
     pub entry_type: EntryType,
     pub event: AccessEvent<'a>,
+    /// A KMIP entry (`kmip-request`/`kmip-response`).
+    pub kmip: bool,
+    /// The record had no `request.id`; `event.id` was derived from its content (no pairing).
+    pub derived_id: bool,
 }
 
 fn cow(s: Option<Str<'_>>) -> Option<Cow<'_, str>> {
@@ -137,9 +144,22 @@ fn action_of(operation: &str, path: &str) -> Action {
     }
     if let Some(sys) = p.strip_prefix("sys/") {
         const ADMIN: [&str; 12] = [
-            "audit", "policy", "policies", "mounts", "auth", "generate-root", "rekey", "seal", "unseal", "raw", "replication", "config",
+            "audit",
+            "policy",
+            "policies",
+            "mounts",
+            "auth",
+            "generate-root",
+            "rekey",
+            "seal",
+            "unseal",
+            "raw",
+            "replication",
+            "config",
         ];
-        return if ADMIN.iter().any(|a| sys == *a || sys.starts_with(&format!("{a}/")) || sys.starts_with(&format!("{a}-"))) {
+        return if ADMIN.iter().any(|a| {
+            sys == *a || sys.starts_with(&format!("{a}/")) || sys.starts_with(&format!("{a}-"))
+        }) {
             Action::Admin
         } else {
             Action::Other
@@ -162,14 +182,18 @@ fn is_secret_path(path: &str, mount_type: Option<&str>) -> bool {
         return false;
     }
     match mount_type {
-        Some("kv" | "generic" | "database" | "aws" | "azure" | "gcp" | "ssh" | "totp" | "cubbyhole" | "kubernetes" | "ldap" | "consul" | "nomad" | "rabbitmq" | "terraform") => true,
+        Some(
+            "kv" | "generic" | "database" | "aws" | "azure" | "gcp" | "ssh" | "totp" | "cubbyhole"
+            | "kubernetes" | "ldap" | "consul" | "nomad" | "rabbitmq" | "terraform",
+        ) => true,
         Some(_) => false,
         None => p.starts_with("secret/") || p.contains("/creds/") || p.starts_with("cubbyhole/"),
     }
 }
 
 fn is_clear_token(t: &Option<Str<'_>>) -> bool {
-    t.as_ref().is_some_and(|s| !s.as_str().is_empty() && !s.as_str().starts_with(HMAC_PREFIX))
+    t.as_ref()
+        .is_some_and(|s| !s.as_str().is_empty() && !s.as_str().starts_with(HMAC_PREFIX))
 }
 
 /// Whether any string value in a JSON body is not HMAC'd.
@@ -196,36 +220,75 @@ fn value_has_clear_string(v: &serde_json::Value) -> bool {
 }
 
 /// Parse one Vault audit entry.
-pub fn parse_entry<'a>(text: &'a str, opts: &'a ParseOptions) -> Result<VaultEntry<'a>, ParseError> {
+pub fn parse_entry<'a>(
+    text: &'a str,
+    opts: &'a ParseOptions,
+) -> Result<VaultEntry<'a>, ParseError> {
     let raw: RawEntry<'a> = match serde_json::from_str(text) {
         Ok(r) => r,
         Err(e) => return Err(describe_error::<RawEntry>(text, e, "")),
     };
+    let kmip = raw.kind.as_str().starts_with("kmip-");
     let entry_type = match raw.kind.as_str() {
         "request" | "kmip-request" => EntryType::Request,
         "response" | "kmip-response" => EntryType::Response,
-        other => return Err(ParseError::field("type", format!("unknown Vault entry type {other:?}"))),
+        other => {
+            return Err(ParseError::field(
+                "type",
+                format!("unknown Vault entry type {other:?}"),
+            ))
+        }
     };
-    let time_text = raw.time.as_ref().ok_or_else(|| ParseError::field("time", "missing"))?;
-    let time = parse_rfc3339(time_text.as_str())
-        .ok_or_else(|| ParseError::field("time", format!("not an RFC 3339 time: {:?}", time_text.as_str())))?;
-    let request = raw.request.ok_or_else(|| ParseError::field("request", "missing"))?;
-    let id = cow(request.id).ok_or_else(|| ParseError::field("request.id", "missing"))?;
+    let time_text = raw
+        .time
+        .as_ref()
+        .ok_or_else(|| ParseError::field("time", "missing"))?;
+    let time = parse_rfc3339(time_text.as_str()).ok_or_else(|| {
+        ParseError::field(
+            "time",
+            format!("not an RFC 3339 time: {:?}", time_text.as_str()),
+        )
+    })?;
+    let request = raw
+        .request
+        .ok_or_else(|| ParseError::field("request", "missing"))?;
+    // KMIP entries (and some old ones) have no request id: a stable one is derived from the
+    // record itself, and the entry cannot be paired.
+    let (id, derived_id) = match cow(request.id) {
+        Some(id) => (id, false),
+        None => {
+            let prefix = if kmip { "kmip" } else { "vault" };
+            (
+                Cow::Owned(format!("{prefix}-{:016x}", fnv1a(text.as_bytes()))),
+                true,
+            )
+        }
+    };
 
     // Redaction needed? Tokens in clear, or data/header values Vault did not HMAC.
     let resp = raw.response;
     let needs_redaction = is_clear_token(&request.client_token)
-        || raw.auth.as_ref().is_some_and(|a| is_clear_token(&a.client_token))
-        || resp.as_ref().and_then(|r| r.auth.as_ref()).is_some_and(|a| is_clear_token(&a.client_token))
+        || raw
+            .auth
+            .as_ref()
+            .is_some_and(|a| is_clear_token(&a.client_token))
+        || resp
+            .as_ref()
+            .and_then(|r| r.auth.as_ref())
+            .is_some_and(|a| is_clear_token(&a.client_token))
         || resp.as_ref().is_some_and(|r| r.wrap_info.is_some())
         || has_clear_strings(request.data)
         || has_clear_strings(request.headers)
-        || resp.as_ref().is_some_and(|r| has_clear_strings(r.data) || has_clear_strings(r.headers))
+        || resp
+            .as_ref()
+            .is_some_and(|r| has_clear_strings(r.data) || has_clear_strings(r.headers))
         || text.len() > opts.raw_max_bytes;
 
     // Principal: the request's token; for a login, the identity the response created.
     let auth = match raw.auth {
-        Some(a) if a.display_name.is_some() || a.entity_id.is_some() || !a.policies.is_empty() => Some(a),
+        Some(a) if a.display_name.is_some() || a.entity_id.is_some() || !a.policies.is_empty() => {
+            Some(a)
+        }
         _ => resp.and_then(|r| r.auth),
     };
     let path = cow(request.path).unwrap_or(Cow::Borrowed(""));
@@ -251,10 +314,11 @@ pub fn parse_entry<'a>(text: &'a str, opts: &'a ParseOptions) -> Result<VaultEnt
 
     let mut redactions = Redactions::default();
     let raw_copy = if needs_redaction {
-        let mut v: serde_json::Value = serde_json::from_str(text).map_err(|e| ParseError::Json {
-            column: e.column(),
-            message: e.to_string(),
-        })?;
+        let mut v: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| ParseError::Json {
+                column: e.column(),
+                message: e.to_string(),
+            })?;
         redactions.insert(redact::redact_vault_entry(&mut v));
         Cow::Owned(redact::bound_raw(v, opts.raw_max_bytes, &mut redactions))
     } else {
@@ -289,7 +353,19 @@ pub fn parse_entry<'a>(text: &'a str, opts: &'a ParseOptions) -> Result<VaultEnt
         redactions,
         raw: raw_copy,
     };
-    Ok(VaultEntry { entry_type, event })
+    Ok(VaultEntry {
+        entry_type,
+        event,
+        kmip,
+        derived_id,
+    })
+}
+
+/// FNV-1a, 64 bit: a stable id for records that have none.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// `remote_address` may carry `:port` (IPv4) or be a bare IPv6 address.
@@ -335,19 +411,34 @@ fn principal_of(auth: Option<RawAuth<'_>>) -> Principal<'_> {
     } else if sa_name.is_some() {
         PrincipalKind::ServiceAccount
     } else if human_id.is_some()
-        || ["oidc-", "ldap-", "userpass-", "okta-", "github-", "jwt-", "radius-", "saml-"]
-            .iter()
-            .any(|p| display_str.starts_with(p))
+        || [
+            "oidc-",
+            "ldap-",
+            "userpass-",
+            "okta-",
+            "github-",
+            "jwt-",
+            "radius-",
+            "saml-",
+        ]
+        .iter()
+        .any(|p| display_str.starts_with(p))
     {
         PrincipalKind::Human
-    } else if display_str.starts_with("approle") || display_str.starts_with("cert-") || display_str.starts_with("aws-") {
+    } else if display_str.starts_with("approle")
+        || display_str.starts_with("cert-")
+        || display_str.starts_with("aws-")
+    {
         PrincipalKind::ServiceAccount
     } else if display_str.is_empty() {
         PrincipalKind::Unknown
     } else {
         PrincipalKind::Token
     };
-    let name = display.clone().or_else(|| cow(a.entity_id.clone())).unwrap_or(Cow::Borrowed("(unknown)"));
+    let name = display
+        .clone()
+        .or_else(|| cow(a.entity_id.clone()))
+        .unwrap_or(Cow::Borrowed("(unknown)"));
     Principal {
         name,
         kind,
@@ -390,7 +481,10 @@ mod tests {
         assert!(!v.root);
         assert_eq!(ev.action, Action::Read);
         assert!(ev.target.is_secret);
-        assert_eq!(ev.target.name.as_deref(), Some("secret/data/prod/payments/db"));
+        assert_eq!(
+            ev.target.name.as_deref(),
+            Some("secret/data/prod/payments/db")
+        );
         assert_eq!(ev.target.group.as_deref(), Some("secret/"));
         assert_eq!(ev.outcome, Outcome::Allowed);
         assert_eq!(ev.source_ips.iter().collect::<Vec<_>>(), ["10.42.3.4"]);
@@ -404,7 +498,10 @@ mod tests {
         let ev = parse_entry(&text, &OPTS).unwrap().event;
         assert_eq!(ev.principal.kind, PrincipalKind::Token);
         assert!(ev.principal.vault.as_ref().unwrap().root);
-        let denied = READ.replace(r#""type":"response""#, r#""type":"response","error":"1 error occurred:\n\t* permission denied\n\n""#);
+        let denied = READ.replace(
+            r#""type":"response""#,
+            r#""type":"response","error":"1 error occurred:\n\t* permission denied\n\n""#,
+        );
         let ev = parse_entry(&denied, &OPTS).unwrap().event;
         assert_eq!(ev.outcome, Outcome::Denied);
         assert_eq!(ev.status_code, Some(403));
@@ -413,8 +510,14 @@ mod tests {
     #[test]
     fn clear_tokens_and_values_are_redacted() {
         let text = READ
-            .replace(r#""client_token":"hmac-sha256:aa","accessor""#, r#""client_token":"hvs.CANARYtokenVALUE1234567890","accessor""#)
-            .replace(r#""password":"hmac-sha256:cc""#, r#""password":"canary-clear-value""#);
+            .replace(
+                r#""client_token":"hmac-sha256:aa","accessor""#,
+                r#""client_token":"hvs.CANARYtokenVALUE1234567890","accessor""#,
+            )
+            .replace(
+                r#""password":"hmac-sha256:cc""#,
+                r#""password":"canary-clear-value""#,
+            );
         let ev = parse_entry(&text, &OPTS).unwrap().event;
         assert!(ev.redactions.contains(Redactions::TOKEN));
         assert!(ev.redactions.contains(Redactions::VAULT_CLEAR_VALUE));
@@ -427,17 +530,30 @@ mod tests {
         assert_eq!(action_of("delete", "sys/audit/file"), Action::Admin);
         assert_eq!(action_of("update", "sys/policies/acl/admin"), Action::Admin);
         assert_eq!(action_of("update", "sys/capabilities-self"), Action::Other);
-        assert_eq!(action_of("update", "database/rotate-root/pg"), Action::Rotate);
+        assert_eq!(
+            action_of("update", "database/rotate-root/pg"),
+            Action::Rotate
+        );
         assert_eq!(action_of("list", "secret/metadata/prod"), Action::List);
         assert_eq!(action_of("update", "secret/data/prod/x"), Action::Write);
     }
 
     #[test]
-    fn missing_id_names_field() {
+    fn missing_id_is_derived_missing_request_is_named() {
         let text = READ.replace(r#""id":"req-1","#, "");
-        let e = parse_entry(&text, &OPTS).unwrap_err();
-        assert_eq!(e.field_name(), Some("request.id"));
-        assert_eq!(strip_port(Cow::Borrowed("192.168.0.10:36776")), "192.168.0.10");
+        let e = parse_entry(&text, &OPTS).unwrap();
+        assert!(e.derived_id && e.event.id.starts_with("vault-"));
+        assert_eq!(e.event.id, parse_entry(&text, &OPTS).unwrap().event.id);
+        let e = parse_entry(
+            r#"{"time":"2026-11-02T09:00:00Z","type":"response"}"#,
+            &OPTS,
+        )
+        .unwrap_err();
+        assert_eq!(e.field_name(), Some("request"));
+        assert_eq!(
+            strip_port(Cow::Borrowed("192.168.0.10:36776")),
+            "192.168.0.10"
+        );
         assert_eq!(strip_port(Cow::Borrowed("2001:db8::1")), "2001:db8::1");
     }
 }

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Scans the public sample logs in ../shared/datasets/public (when present) with the formats we
+# claim to support, and fails when a record is reported unparseable that is not listed, with its
+# reason, in scripts/public-samples-expected-bad.txt. Samples are read in place, never copied.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root="${PUBLIC_SAMPLES:-../shared/datasets/public}"
+if [ ! -d "$root" ]; then
+  echo "public samples: $root not present, skipped"
+  exit 0
+fi
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/secretwatch/target}"
+cargo build --locked --quiet
+bin="$CARGO_TARGET_DIR/debug/secretwatch"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+# Formats we claim: Kubernetes audit (Event, EventList) and Vault audit.
+files=()
+for d in "$root"/k8s-audit-* "$root"/vault-audit-*; do
+  [ -d "$d" ] || continue
+  while IFS= read -r f; do files+=("$f"); done < <(find "$d" -maxdepth 1 -type f \( -name '*.log' -o -name '*.json' -o -name '*.jsonl' \) | sort)
+done
+if [ "${#files[@]}" -eq 0 ]; then
+  echo "public samples: no files under $root"
+  exit 0
+fi
+
+"$bin" scan --no-progress --dead-letter "$work/dead.jsonl" "${files[@]}" > "$work/alerts.jsonl" 2> "$work/summary.txt"
+cat "$work/summary.txt" | grep -v '^\s*$' | grep -v 'WARN' || true
+
+# Locations relative to the samples root.
+touch "$work/dead.jsonl"
+python3 - "$work/dead.jsonl" "$root" scripts/public-samples-expected-bad.txt <<'PY'
+import json, os, sys
+dead, root, expected_path = sys.argv[1:4]
+root = os.path.abspath(root)
+got = {}
+for line in open(dead):
+    r = json.loads(line)
+    src = os.path.relpath(os.path.abspath(r["source"]), root)
+    got[f"{src}:{r['line']}"] = r["error"]
+expected = {}
+for line in open(expected_path):
+    line = line.strip()
+    if not line or line.startswith("#"):
+        continue
+    loc, _, why = line.partition(" ")
+    expected[loc] = why.strip()
+unexpected = sorted(set(got) - set(expected))
+stale = sorted(set(expected) - set(got))
+for loc in sorted(set(got) & set(expected)):
+    print(f"  expected bad: {loc}: {got[loc]}  ({expected[loc]})")
+for loc in stale:
+    print(f"  note: {loc} now parses; remove it from {expected_path}")
+if unexpected:
+    for loc in unexpected:
+        print(f"  UNEXPECTED bad record {loc}: {got[loc]}")
+    sys.exit(f"public samples: {len(unexpected)} unexpected bad record(s)")
+print(f"public samples: ok ({len(got)} expected bad records, 0 unexpected)")
+PY

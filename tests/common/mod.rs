@@ -1,0 +1,83 @@
+//! Helpers for end-to-end tests of the `secretwatch` binary.
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_secretwatch"))
+}
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn fixtures() -> PathBuf {
+    root().join("tests/fixtures")
+}
+
+/// Run the binary with `args` in `cwd`, optional stdin.
+pub fn run(cwd: &Path, args: &[&str], stdin: Option<&[u8]>, env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(bin());
+    cmd.args(args)
+        .current_dir(cwd)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd.env_remove("RUST_LOG");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("spawn secretwatch");
+    if let Some(input) = stdin {
+        child.stdin.take().unwrap().write_all(input).unwrap();
+    }
+    drop(child.stdin.take());
+    child.wait_with_output().unwrap()
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Alerts printed on stdout.
+pub fn alerts(o: &Output) -> Vec<serde_json::Value> {
+    stdout(o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("alert line {l}: {e}")))
+        .collect()
+}
+
+/// A Kubernetes audit event line.
+pub fn k8s_line(
+    id: &str,
+    user: &str,
+    verb: &str,
+    ns: Option<&str>,
+    name: Option<&str>,
+    code: u16,
+    time: &str,
+) -> String {
+    let mut obj = serde_json::json!({"resource": "secrets", "apiVersion": "v1"});
+    if let Some(n) = ns {
+        obj["namespace"] = n.into();
+    }
+    if let Some(n) = name {
+        obj["name"] = n.into();
+    }
+    serde_json::json!({
+        "kind": "Event", "apiVersion": "audit.k8s.io/v1", "level": "Metadata", "auditID": id,
+        "stage": "ResponseComplete", "requestURI": "/api/v1/secrets", "verb": verb,
+        "user": {"username": user, "groups": ["system:authenticated"]},
+        "sourceIPs": ["10.42.0.7"], "userAgent": "kubectl/v1.31.2",
+        "objectRef": obj, "responseStatus": {"metadata": {}, "code": code},
+        "requestReceivedTimestamp": time, "stageTimestamp": time,
+        "annotations": {"authorization.k8s.io/decision": if code < 400 { "allow" } else { "forbid" }}
+    })
+    .to_string()
+}
