@@ -145,6 +145,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             let started = std::time::Instant::now();
             let summary = secretwatch_datasets::generate(&opts)
                 .with_context(|| format!("generating into {}", out.display()))?;
+            let cfg_path = crate::sample_config::write(&out)?;
             if gzip {
                 for f in &summary.files {
                     if f.extension().is_some_and(|e| e == "jsonl")
@@ -155,12 +156,13 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 }
             }
             eprintln!(
-                "generated {} Kubernetes events, {} Vault entries, {} stories into {} in {:.1} s",
+                "generated {} Kubernetes events, {} Vault entries, {} stories into {} in {:.1} s; config for it: {}",
                 summary.k8s_events,
                 summary.vault_entries,
                 summary.stories,
                 out.display(),
-                started.elapsed().as_secs_f64()
+                started.elapsed().as_secs_f64(),
+                cfg_path.display()
             );
             Ok(ExitCode::SUCCESS)
         }

@@ -3,6 +3,7 @@
 mod bench;
 mod cli;
 mod config;
+mod sample_config;
 mod scan;
 
 use std::process::ExitCode;

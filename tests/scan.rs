@@ -129,7 +129,7 @@ fn bad_lines_go_to_dead_letter_and_the_scan_goes_on() {
     assert!(loc(0).ends_with("mixed.log:2"), "{}", loc(0));
     assert_eq!(dead[0]["error_kind"], "json");
     assert!(loc(1).ends_with("mixed.log:3"));
-    assert_eq!(dead[1]["field"], "requestReceivedTimestamp", "{}", dead[1]);
+    assert_eq!(dead[1]["field"], "stageTimestamp", "{}", dead[1]);
     assert_eq!(dead[2]["error_kind"], "unknown_format");
     assert_eq!(dead[3]["field"], "verb");
     let err = stderr(&out);

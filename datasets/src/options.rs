@@ -104,7 +104,10 @@ mod tests {
         assert_eq!(o.scale, 1.0);
         assert!(o.stories);
         assert!(o.validate().is_ok());
-        let bad = GenerateOptions { days: 0, ..o.clone() };
+        let bad = GenerateOptions {
+            days: 0,
+            ..o.clone()
+        };
         assert!(matches!(
             bad.validate(),
             Err(DatasetError::InvalidOption { option: "days", .. })
@@ -115,7 +118,10 @@ mod tests {
         };
         assert!(matches!(
             bad.validate(),
-            Err(DatasetError::InvalidOption { option: "scale", .. })
+            Err(DatasetError::InvalidOption {
+                option: "scale",
+                ..
+            })
         ));
     }
 }

@@ -95,11 +95,15 @@ pub fn poisson(rng: &mut impl Rng, start: i64, end: i64, mean: f64) -> Vec<i64> 
     out
 }
 
+/// Longest wait before the first occurrence of a periodic process, so that every process of a day
+/// shows up in it even at small scales (baselines learn every benign identity on the first day).
+const FIRST_WITHIN: f64 = 12.0 * 3600.0 * 1e9;
+
 /// Times of a jittered periodic process (period `every` nanoseconds, +/- `jitter` of it) in `[start, end)`.
 pub fn periodic(rng: &mut impl Rng, start: i64, end: i64, every: f64, jitter: f64) -> Vec<i64> {
     let every = every.max(1.0);
     let mut out = Vec::with_capacity(((end - start) as f64 / every) as usize + 1);
-    let mut t = start + (rng.random::<f64>() * every) as i64;
+    let mut t = start + (rng.random::<f64>() * every.min(FIRST_WITHIN)) as i64;
     while t < end {
         out.push(t);
         let j = 1.0 + jitter * (2.0 * rng.random::<f64>() - 1.0);

@@ -8,6 +8,7 @@ use crate::{Alert, DetectConfig, Engine, Severity};
 
 static OPTS: LazyLock<ParseOptions> = LazyLock::new(ParseOptions::default);
 
+#[allow(clippy::too_many_arguments)]
 fn k8s(
     user: &str,
     groups: &str,

@@ -58,6 +58,8 @@ impl FromStr for Format {
 }
 
 /// What one record (or one item of a list) became.
+// Boxing the event would cost an allocation per event; the value only moves once.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Parsed<'a> {
     Event(AccessEvent<'a>),

@@ -199,10 +199,9 @@ fn redact_credentials(v: &mut Value, flags: &mut Redactions) {
             }
         }
         Value::Array(a) => a.iter_mut().for_each(|x| redact_credentials(x, flags)),
-        Value::String(s) => {
-            if is_token_shaped(s) && redact_string(v) {
-                flags.insert(Redactions::TOKEN);
-            }
+        Value::String(s) if is_token_shaped(s) => {
+            *s = REDACTED.to_string();
+            flags.insert(Redactions::TOKEN);
         }
         _ => {}
     }

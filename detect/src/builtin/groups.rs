@@ -26,9 +26,10 @@ impl WindowedGroups {
         }
     }
 
-    /// Forget groups whose window ended before `now - window`.
+    /// Forget groups whose window ended well before `now` (three windows back, so an event a
+    /// little out of order does not reopen a window and repeat its alert).
     pub fn prune(&mut self, now: DateTime<Utc>, window_minutes: u32) {
-        let horizon = now - Duration::minutes(i64::from(window_minutes));
+        let horizon = now - Duration::minutes(3 * i64::from(window_minutes));
         self.seen.retain(|_, ws| *ws >= horizon);
     }
 }

@@ -212,18 +212,20 @@ fn parse_event_at<'a>(
     if raw.verb.as_str().is_empty() {
         return Err(ParseError::field(field("verb"), "empty"));
     }
+    // The time of the final stage: audit logs are written in this order, so windows and
+    // replays stay deterministic even for long watches.
     let (ts_field, ts) = match (
-        &raw.request_received_timestamp,
         &raw.stage_timestamp,
+        &raw.request_received_timestamp,
         &raw.timestamp,
     ) {
-        (Some(t), _, _) => ("requestReceivedTimestamp", t),
-        (None, Some(t), _) => ("stageTimestamp", t),
+        (Some(t), _, _) => ("stageTimestamp", t),
+        (None, Some(t), _) => ("requestReceivedTimestamp", t),
         (None, None, Some(t)) => ("timestamp", t),
         (None, None, None) => {
             return Err(ParseError::field(
-                field("requestReceivedTimestamp"),
-                "missing (and no stageTimestamp or timestamp)",
+                field("stageTimestamp"),
+                "missing (and no requestReceivedTimestamp or timestamp)",
             ))
         }
     };
@@ -404,7 +406,7 @@ mod tests {
         assert_eq!(e.outcome, Outcome::Allowed);
         assert_eq!(e.status_code, Some(200));
         assert_eq!(e.reason.as_deref(), Some("RBAC: allowed by RoleBinding"));
-        assert_eq!(e.time.to_rfc3339(), "2026-11-02T09:13:45.123456+00:00");
+        assert_eq!(e.time.to_rfc3339(), "2026-11-02T09:13:45.130+00:00");
         assert!(e.redactions.is_empty());
         // Borrowed: no copy of the line or of the names.
         assert!(matches!(e.raw, Cow::Borrowed(_)));
@@ -452,9 +454,9 @@ mod tests {
         );
         let e = parse_event(&bad_ref, opts).unwrap_err();
         assert_eq!(e.field_name(), Some("objectRef"), "{e}");
-        let bad_time = GET_SECRET.replace("2026-11-02T09:13:45.123456Z", "yesterday");
+        let bad_time = GET_SECRET.replace("2026-11-02T09:13:45.130000Z", "yesterday");
         let e = parse_event(&bad_time, opts).unwrap_err();
-        assert_eq!(e.field_name(), Some("requestReceivedTimestamp"), "{e}");
+        assert_eq!(e.field_name(), Some("stageTimestamp"), "{e}");
         let e = parse_event(r#"{"kind": 0}"#, opts).unwrap_err();
         assert!(matches!(e, ParseError::Field { .. }), "{e}");
     }

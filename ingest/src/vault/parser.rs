@@ -213,8 +213,8 @@ fn has_clear_strings(raw: Option<&RawValue>) -> bool {
 fn value_has_clear_string(v: &serde_json::Value) -> bool {
     match v {
         serde_json::Value::String(s) => !s.starts_with(HMAC_PREFIX) && !s.is_empty(),
-        serde_json::Value::Array(a) => a.iter().any(|x| value_has_clear_string(x)),
-        serde_json::Value::Object(m) => m.values().any(|x| value_has_clear_string(x)),
+        serde_json::Value::Array(a) => a.iter().any(value_has_clear_string),
+        serde_json::Value::Object(m) => m.values().any(value_has_clear_string),
         _ => false,
     }
 }
