@@ -126,6 +126,30 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 const BATCH: usize = 4096;
 
+/// Read files line by line as `scan` does and parse each into the bare borrowed struct.
+pub fn serde_stream(files: &[PathBuf]) -> Result<()> {
+    let started = Instant::now();
+    let (mut lines, mut ok) = (0u64, 0u64);
+    let mut buf = Vec::with_capacity(64 * 1024);
+    for f in files {
+        let mut input = secretwatch_ingest::Input::open(f)?;
+        while input.read_line(&mut buf)? {
+            lines += 1;
+            if let Ok(text) = std::str::from_utf8(&buf) {
+                if serde_json::from_str::<Bare>(text).is_ok() {
+                    ok += 1;
+                }
+            }
+        }
+    }
+    let secs = started.elapsed().as_secs_f64();
+    eprintln!(
+        "bare serde_json: {lines} lines ({ok} parsed) in {secs:.2} s, {:.0} lines/s",
+        lines as f64 / secs
+    );
+    Ok(())
+}
+
 pub fn scan(files: &[PathBuf], rounds: u32) -> Result<()> {
     let text = read_all(files)?;
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();

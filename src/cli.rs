@@ -81,6 +81,12 @@ pub enum DatasetsCommand {
 
 #[derive(Subcommand, Debug)]
 pub enum BenchCommand {
+    /// The yardstick: stream files line by line through bare serde_json into borrowed structs,
+    /// and nothing else (compare with `scan` over the same files, e.g. with farm-bench).
+    Serde {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
     /// Scan throughput against bare serde_json parsing of the same lines into borrowed structs.
     Scan {
         /// JSON-lines files (plain); read into memory first.
@@ -164,6 +170,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 started.elapsed().as_secs_f64(),
                 cfg_path.display()
             );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench(BenchCommand::Serde { files }) => {
+            crate::bench::serde_stream(&files)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench(BenchCommand::Scan { files, rounds }) => {

@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::LazyLock;
 
 use memchr::memmem;
 use serde_json::value::RawValue;
@@ -69,13 +70,31 @@ pub enum Parsed<'a> {
     Error(ParseError),
 }
 
+/// Substring finders, built once (building one per record showed in profiles).
+struct Finders {
+    audit_id: memmem::Finder<'static>,
+    event_list: memmem::Finder<'static>,
+    items: memmem::Finder<'static>,
+    type_key: memmem::Finder<'static>,
+    request_key: memmem::Finder<'static>,
+}
+
+static FINDERS: LazyLock<Finders> = LazyLock::new(|| Finders {
+    audit_id: memmem::Finder::new(b"\"auditID\""),
+    event_list: memmem::Finder::new(b"EventList"),
+    items: memmem::Finder::new(b"\"items\""),
+    type_key: memmem::Finder::new(b"\"type\""),
+    request_key: memmem::Finder::new(b"\"request\""),
+});
+
 /// Which format a record is in, from its keys.
 pub fn sniff(text: &str) -> Option<Format> {
     let b = text.as_bytes();
-    if memmem::find(b, b"\"auditID\"").is_some() || memmem::find(b, b"EventList").is_some() {
+    let f = &*FINDERS;
+    if f.audit_id.find(b).is_some() || f.event_list.find(b).is_some() {
         return Some(Format::K8sAudit);
     }
-    if memmem::find(b, b"\"type\"").is_some() && memmem::find(b, b"\"request\"").is_some() {
+    if f.type_key.find(b).is_some() && f.request_key.find(b).is_some() {
         return Some(Format::Vault);
     }
     None
@@ -83,7 +102,8 @@ pub fn sniff(text: &str) -> Option<Format> {
 
 fn is_event_list(text: &str) -> bool {
     let b = text.as_bytes();
-    memmem::find(b, b"EventList").is_some() && memmem::find(b, b"\"items\"").is_some()
+    let f = &*FINDERS;
+    f.event_list.find(b).is_some() && f.items.find(b).is_some()
 }
 
 /// Parses records of any supported format into events. Holds the Vault pairing state.

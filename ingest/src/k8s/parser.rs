@@ -2,6 +2,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::sync::LazyLock;
 
 use memchr::memmem;
 use serde::de::{IgnoredAny, MapAccess, Visitor};
@@ -167,10 +168,13 @@ fn action_of(verb: &str) -> Action {
 
 /// Cheap check for token shapes anywhere in the record: those records take the full redaction path.
 fn has_token_shape(line: &str) -> bool {
+    static JWT: LazyLock<memmem::Finder<'static>> = LazyLock::new(|| memmem::Finder::new(b"\"eyJ"));
+    static VAULT: LazyLock<memmem::Finder<'static>> =
+        LazyLock::new(|| memmem::Finder::new(b"\"hvs."));
+    static BEARER: LazyLock<memmem::Finder<'static>> =
+        LazyLock::new(|| memmem::Finder::new(b"Bearer "));
     let b = line.as_bytes();
-    memmem::find(b, b"\"eyJ").is_some()
-        || memmem::find(b, b"\"hvs.").is_some()
-        || memmem::find(b, b"Bearer ").is_some()
+    JWT.find(b).is_some() || VAULT.find(b).is_some() || BEARER.find(b).is_some()
 }
 
 /// Parse one `audit.k8s.io` `Event` from `text` (one JSON object).
