@@ -1,8 +1,10 @@
 //! Detection: [`Detector`]s over [`secretwatch_ingest::AccessEvent`]s, producing [`Alert`]s.
 
 pub mod alert;
+pub mod baseline;
 pub mod builtin;
 pub mod config;
+pub mod context;
 pub mod detector;
 pub mod engine;
 

@@ -1,0 +1,1 @@
+//! Per-principal baselines (in progress).

@@ -1,0 +1,1 @@
+//! Context detections: namespaces, environments, business hours, cluster networks, rotation sync (in progress).
