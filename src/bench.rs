@@ -181,7 +181,7 @@ pub fn scan(files: &[PathBuf], rounds: u32) -> Result<()> {
     let mut batch_us_per_event: Vec<f64> = vec![];
     for _ in 0..rounds {
         let mut decoder = Decoder::new(&opts, Format::Auto, None);
-        let mut pipeline = Pipeline::new(Engine::new(&cfg), Counting(0));
+        let mut pipeline = Pipeline::new(Engine::new(&cfg)?, Counting(0));
         let mut lat = Vec::with_capacity(lines.len() / BATCH + 1);
         let t = Instant::now();
         for (b, chunk) in lines.chunks(BATCH).enumerate() {

@@ -33,6 +33,39 @@ pub enum Command {
     /// Configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Detection rules.
+    #[command(subcommand)]
+    Rules(RulesCommand),
+    /// Precision and recall per detection over a labeled dataset (labels.jsonl from `datasets generate`).
+    Eval {
+        /// labels.jsonl
+        #[arg(long)]
+        labels: PathBuf,
+        /// TOML config file.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Event files or directories.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RulesCommand {
+    /// Load rules and run the example events each carries: those that must fire and those that
+    /// must not. Without DIR: the rules of the config (built-in and detect.rules_dirs).
+    Test {
+        /// TOML config file (its reference lists are used).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Test only these directories' rules (the built-in rules are still loaded beside them).
+        dirs: Vec<PathBuf>,
+    },
+    /// List the rules that can alert.
+    List {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -179,6 +212,17 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Bench(BenchCommand::Scan { files, rounds }) => {
             init_tracing("error");
             crate::bench::scan(&files, rounds)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Rules(cmd) => crate::rules_cmd::run(cmd),
+        Command::Eval {
+            labels,
+            config,
+            files,
+        } => {
+            let cfg = Config::load(config.as_deref())?;
+            init_tracing(&cfg.log.level);
+            crate::eval::run(&cfg, &labels, &files)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Config(ConfigCommand::Defaults) => {

@@ -3,6 +3,8 @@
 mod bench;
 mod cli;
 mod config;
+mod eval;
+mod rules_cmd;
 mod sample_config;
 mod scan;
 

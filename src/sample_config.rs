@@ -54,14 +54,39 @@ pub fn write(dir: &Path) -> Result<std::path::PathBuf> {
             privileged.push(t);
         }
     }
+    let multi = strings(&m, "/world/kubernetes/multi_namespace_secret_readers");
+    // The sync operator reads every synced path at each refresh, in Kubernetes and in Vault.
+    let mut bulk: Vec<String> = vec![];
+    for p in [
+        "/world/sync/operator_kubernetes_user",
+        "/world/sync/operator_vault_display_name",
+    ] {
+        if let Some(v) = m.pointer(p).and_then(Value::as_str) {
+            bulk.push(v.to_string());
+        }
+    }
+    let production: Vec<String> = m
+        .pointer("/world/namespaces")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter(|n| n.get("environment").and_then(Value::as_str) == Some("prod"))
+                .filter_map(|n| n.get("name").and_then(Value::as_str).map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
     let out = format!(
         "# secretwatch config for the generated dataset in this directory (written from manifest.json).\n\
-         [ingest]\ncluster = {}\n\n[detect]\nknown_controllers = {}\nbreak_glass_identities = {}\nprivileged_groups = {}\nprivileged_users = {}\n",
+         [ingest]\ncluster = {}\n\n[detect]\nknown_controllers = {}\nbreak_glass_identities = {}\nprivileged_groups = {}\nprivileged_users = {}\n\
+         production_namespaces = {}\nmulti_namespace_readers = {}\nbulk_readers = {}\n",
         toml::Value::String(cluster.to_string()),
         toml_list(&controllers),
         toml_list(&bg_users),
         toml_list(&groups),
         toml_list(&privileged),
+        toml_list(&production),
+        toml_list(&multi),
+        toml_list(&bulk),
     );
     let path = dir.join("secretwatch.toml");
     std::fs::write(&path, out).with_context(|| format!("writing {}", path.display()))?;

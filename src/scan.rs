@@ -110,7 +110,7 @@ pub fn run(cfg: &Config, args: &ScanArgs) -> Result<()> {
     let mut decoder = Decoder::new(&opts, cfg.format(), Some(dead));
     let stdout = std::io::stdout().lock();
     let mut pipeline = Pipeline::new(
-        Engine::new(&cfg.detect),
+        Engine::new(&cfg.detect).context("loading detection rules")?,
         JsonLines::new(BufWriter::with_capacity(1 << 16, stdout)),
     );
 

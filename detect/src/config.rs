@@ -24,6 +24,21 @@ pub struct DetectConfig {
     /// Repeated alerts of one rule and principal within this window are one alert.
     #[serde(default = "default_alert_window")]
     pub alert_window_minutes: u32,
+    /// Namespaces holding production secrets (rules: `%production_namespaces%`).
+    #[serde(default = "default_production_namespaces")]
+    pub production_namespaces: Vec<String>,
+    /// Identities allowed to read secrets across namespaces: operators, CI (`%multi_namespace_readers%`).
+    #[serde(default)]
+    pub multi_namespace_readers: Vec<String>,
+    /// Identities that legitimately read many secrets at once, e.g. sync operators (`%bulk_readers%`).
+    #[serde(default)]
+    pub bulk_readers: Vec<String>,
+    /// Use the rules shipped with secretwatch.
+    #[serde(default = "default_true")]
+    pub builtin_rules: bool,
+    /// Directories of more rule files (`*.yml`), loaded after the built-in ones.
+    #[serde(default)]
+    pub rules_dirs: Vec<std::path::PathBuf>,
 }
 
 fn default_known_controllers() -> Vec<String> {
@@ -59,6 +74,14 @@ fn default_alert_window() -> u32 {
     60
 }
 
+fn default_production_namespaces() -> Vec<String> {
+    vec!["prod".into(), "production".into()]
+}
+
+fn default_true() -> bool {
+    true
+}
+
 impl Default for DetectConfig {
     fn default() -> Self {
         toml_default()
@@ -73,6 +96,11 @@ fn toml_default() -> DetectConfig {
         privileged_users: default_privileged_users(),
         break_glass_session_gap_minutes: default_session_gap(),
         alert_window_minutes: default_alert_window(),
+        production_namespaces: default_production_namespaces(),
+        multi_namespace_readers: vec![],
+        bulk_readers: vec![],
+        builtin_rules: true,
+        rules_dirs: vec![],
     }
 }
 
@@ -98,9 +126,28 @@ impl DetectConfig {
             ),
             ("detect.privileged_groups", &self.privileged_groups),
             ("detect.privileged_users", &self.privileged_users),
+            ("detect.production_namespaces", &self.production_namespaces),
+            (
+                "detect.multi_namespace_readers",
+                &self.multi_namespace_readers,
+            ),
+            ("detect.bulk_readers", &self.bulk_readers),
         ] {
             if let Some(i) = list.iter().position(|s| s.trim().is_empty()) {
                 errs.push(format!("{key}[{i}]: empty identity"));
+            }
+        }
+        if !self.builtin_rules && self.rules_dirs.is_empty() {
+            errs.push(
+                "detect.builtin_rules: false with no detect.rules_dirs leaves no rules".to_string(),
+            );
+        }
+        for (i, d) in self.rules_dirs.iter().enumerate() {
+            if !d.is_dir() {
+                errs.push(format!(
+                    "detect.rules_dirs[{i}]: {} is not a directory",
+                    d.display()
+                ));
             }
         }
         errs

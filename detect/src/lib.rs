@@ -7,6 +7,7 @@ pub mod config;
 pub mod context;
 pub mod detector;
 pub mod engine;
+pub mod sigma;
 
 pub use alert::{alert_id, Alert, Severity};
 pub use config::DetectConfig;

@@ -37,7 +37,7 @@ fn k8s(
 
 fn run(lines: &[String], cfg: &DetectConfig) -> Vec<Alert> {
     let mut parser = RecordParser::new(&OPTS, Format::Auto);
-    let mut engine = Engine::new(cfg);
+    let mut engine = Engine::new(cfg).unwrap();
     let mut alerts = vec![];
     for l in lines {
         let mut evs: Vec<AccessEvent<'_>> = vec![];

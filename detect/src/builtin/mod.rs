@@ -2,11 +2,10 @@
 
 mod anonymous;
 mod break_glass;
-mod cluster_list;
 mod groups;
 mod secret_values;
 
 pub use anonymous::AnonymousSecretAccess;
 pub use break_glass::BreakGlass;
-pub use cluster_list::ClusterWideSecretList;
+pub use groups::WindowedGroups;
 pub use secret_values::SecretValuesInAuditLog;

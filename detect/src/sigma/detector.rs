@@ -1,0 +1,301 @@
+//! The Sigma engine as a [`Detector`]: detection rules and correlations over events in event
+//! time, results turned into [`Alert`]s with deterministic ids.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, TimeZone, Utc};
+use rsigma_eval::{
+    CorrelationConfig, CorrelationEngine, CorrelationEventMode, EvaluationResult,
+    LogSourceExtractor, ResultBody, TimestampFallback,
+};
+use secretwatch_ingest::AccessEvent;
+
+use crate::alert::{alert_id, target_label, Alert};
+use crate::builtin::WindowedGroups;
+use crate::detector::{window_start, Detector};
+use crate::sigma::rules::{RuleError, RuleMeta, RuleSet};
+use crate::sigma::view::SigmaView;
+
+/// Named lists from the config, usable in rules as `field|expand: '%name%'`.
+#[derive(Debug, Clone, Default)]
+pub struct ReferenceLists(pub Vec<(String, Vec<String>)>);
+
+/// A value no identity has, standing in for an empty list (an empty expansion would match nothing
+/// in some positions and everything in others).
+const EMPTY_LIST_SENTINEL: &str = "\u{1}secretwatch-empty-list";
+
+impl ReferenceLists {
+    fn pipeline(&self) -> Result<rsigma_eval::Pipeline, String> {
+        let vars: serde_json::Map<String, serde_json::Value> = self
+            .0
+            .iter()
+            .map(|(k, v)| {
+                let vals = if v.is_empty() {
+                    vec![EMPTY_LIST_SENTINEL.to_string()]
+                } else {
+                    v.clone()
+                };
+                (k.clone(), serde_json::json!(vals))
+            })
+            .collect();
+        // JSON is YAML: no string templating of user values.
+        let doc = serde_json::json!({
+            "name": "secretwatch-reference-lists",
+            "priority": 10,
+            "vars": vars,
+            "transformations": [{"id": "lists", "type": "value_placeholders"}],
+        });
+        rsigma_eval::parse_pipeline(&doc.to_string()).map_err(|e| e.to_string())
+    }
+}
+
+/// Runs a [`RuleSet`].
+pub struct SigmaDetector {
+    engine: CorrelationEngine,
+    meta: HashMap<String, RuleMeta>,
+    groups: WindowedGroups,
+    /// Open correlation alerts by group: (start, last match). A burst that keeps matching stays
+    /// one alert; a match more than one timespan after the last starts a new one.
+    bursts: HashMap<String, (DateTime<Utc>, DateTime<Utc>)>,
+    default_window: u32,
+    fired: u64,
+}
+
+impl SigmaDetector {
+    pub fn new(
+        rules: &RuleSet,
+        lists: &ReferenceLists,
+        default_window_minutes: u32,
+    ) -> Result<Self, RuleError> {
+        let cfg = CorrelationConfig {
+            // Event time only: never fall back to the wall clock.
+            timestamp_fallback: TimestampFallback::Skip,
+            correlation_event_mode: CorrelationEventMode::Refs,
+            max_correlation_events: 50,
+            max_group_entries: Some(10_000),
+            emit_detections: true,
+            ..CorrelationConfig::default()
+        };
+        let mut engine = CorrelationEngine::new(cfg);
+        engine.set_logsource_extractor(Some(LogSourceExtractor::new()));
+        let pipeline = lists.pipeline().map_err(|reason| RuleError::File {
+            file: "(reference lists from config)".into(),
+            reason,
+        })?;
+        engine.add_pipeline(pipeline);
+        engine
+            .add_collection(&rules.collection)
+            .map_err(|e| RuleError::File {
+                file: "(rule set)".into(),
+                reason: e.to_string(),
+            })?;
+        Ok(SigmaDetector {
+            engine,
+            meta: rules.meta.clone(),
+            groups: WindowedGroups::default(),
+            bursts: HashMap::new(),
+            default_window: default_window_minutes,
+            fired: 0,
+        })
+    }
+
+    /// Rule ids that can alert.
+    pub fn rule_ids(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .meta
+            .values()
+            .filter(|m| m.emits)
+            .map(|m| m.rule.clone())
+            .collect();
+        v.sort();
+        v
+    }
+
+    pub fn matches(&self) -> u64 {
+        self.fired
+    }
+
+    fn to_alert(&mut self, r: &EvaluationResult, ev: &AccessEvent<'_>) -> Option<Alert> {
+        let id = r.header.rule_id.as_deref()?;
+        let meta = self.meta.get(id)?;
+        if !meta.emits {
+            return None;
+        }
+        match &r.body {
+            ResultBody::Detection(_) => {
+                let window = meta.window_minutes.unwrap_or(self.default_window);
+                let ws = window_start(ev.time, window);
+                let group = format!("{}\u{0}{}", meta.rule, ev.principal.name);
+                if !self.groups.first_in_window(&group, ws) {
+                    return None;
+                }
+                let reason = render(meta.reason.as_deref().unwrap_or(DEFAULT_REASON), ev, None);
+                let tags: Vec<&str> = meta.tags.iter().map(String::as_str).collect();
+                Some(Alert::from_event(
+                    &meta.rule,
+                    meta.severity,
+                    &meta.title,
+                    &group,
+                    ws,
+                    ev,
+                    reason,
+                    &tags,
+                ))
+            }
+            ResultBody::Correlation(c) => {
+                let group_desc: Vec<String> = c
+                    .group_key
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect();
+                let group = format!("{}\u{0}{}", meta.rule, group_desc.join(","));
+                let span = chrono::Duration::seconds(c.timespan_secs as i64);
+                if let Some((_, last)) = self.bursts.get_mut(&group) {
+                    if ev.time - *last <= span {
+                        *last = (*last).max(ev.time);
+                        return None;
+                    }
+                }
+                self.bursts.insert(group.clone(), (ev.time, ev.time));
+                let ws = ev.time;
+                let refs = c.event_refs.as_deref().unwrap_or_default();
+                let mut event_ids: Vec<String> = refs.iter().filter_map(|r| r.id.clone()).collect();
+                if !event_ids.iter().any(|i| *i == *ev.id) {
+                    event_ids.push(ev.id.to_string());
+                }
+                let first = refs
+                    .iter()
+                    .map(|r| r.timestamp)
+                    .min()
+                    .and_then(|t| Utc.timestamp_opt(t, 0).single())
+                    .unwrap_or(ev.time)
+                    .min(ev.time);
+                let corr = CorrelationFacts {
+                    count: c.aggregated_value,
+                    timespan_secs: c.timespan_secs,
+                    group: group_desc.join(", "),
+                };
+                let reason = render(
+                    meta.reason.as_deref().unwrap_or(DEFAULT_CORRELATION_REASON),
+                    ev,
+                    Some(&corr),
+                );
+                Some(Alert {
+                    id: alert_id(&meta.rule, &group, ws),
+                    rule: meta.rule.clone(),
+                    severity: meta.severity,
+                    title: meta.title.clone(),
+                    principal: ev.principal.name.to_string(),
+                    source: ev.source,
+                    event_ids,
+                    first_seen: first,
+                    last_seen: ev.time,
+                    reason,
+                    targets: vec![target_label(ev)],
+                    source_ips: ev.source_ips.iter().map(str::to_string).collect(),
+                    tags: meta.tags.clone(),
+                    break_glass: meta.tags.iter().any(|t| t == "break-glass"),
+                })
+            }
+        }
+    }
+}
+
+const DEFAULT_REASON: &str =
+    "{principal} ({principal_kind}) {verb} {target} ({outcome}) from {source_ip}";
+const DEFAULT_CORRELATION_REASON: &str =
+    "{count} matching events in {timespan} for {group}; the last: {principal} {verb} {target}";
+
+/// Numbers of a correlation result for reason templates.
+pub struct CorrelationFacts {
+    pub count: f64,
+    pub timespan_secs: u64,
+    pub group: String,
+}
+
+fn human_span(secs: u64) -> String {
+    match secs {
+        s if s % 3600 == 0 && s >= 3600 => format!("{} h", s / 3600),
+        s if s % 60 == 0 && s >= 60 => format!("{} min", s / 60),
+        s => format!("{s} s"),
+    }
+}
+
+/// Fill a reason template: `{principal}`, `{principal_kind}`, `{effective_principal}`, `{verb}`,
+/// `{action}`, `{target}`, `{namespace}`, `{name}`, `{outcome}`, `{status}`, `{source_ip}`,
+/// `{user_agent}`, `{source}`, `{store}`, `{time}`; for correlations also `{count}`, `{timespan}`, `{group}`.
+pub fn render(template: &str, ev: &AccessEvent<'_>, corr: Option<&CorrelationFacts>) -> String {
+    let mut out = String::with_capacity(template.len() + 64);
+    let mut rest = template;
+    while let Some(start) = rest.find('{') {
+        out.push_str(&rest[..start]);
+        let Some(end) = rest[start..].find('}') else {
+            out.push_str(&rest[start..]);
+            return out;
+        };
+        let key = &rest[start + 1..start + end];
+        let value: Option<String> = match key {
+            "principal" => Some(ev.principal.name.to_string()),
+            "principal_kind" => Some(ev.principal.kind.as_str().to_string()),
+            "effective_principal" => Some(ev.effective_principal().to_string()),
+            "verb" => Some(ev.raw_action.to_string()),
+            "action" => Some(ev.action.as_str().to_string()),
+            "target" => Some(target_label(ev)),
+            "namespace" => Some(ev.target.namespace.as_deref().unwrap_or("*").to_string()),
+            "name" => Some(ev.target.name.as_deref().unwrap_or("-").to_string()),
+            "outcome" => Some(ev.outcome.as_str().to_string()),
+            "status" => Some(
+                ev.status_code
+                    .map(|c| c.to_string())
+                    .unwrap_or_else(|| ev.outcome.as_str().to_string()),
+            ),
+            "source_ip" => Some(
+                ev.source_ips
+                    .iter()
+                    .last()
+                    .unwrap_or("an unknown address")
+                    .to_string(),
+            ),
+            "user_agent" => Some(ev.user_agent.as_deref().unwrap_or("-").to_string()),
+            "source" => Some(ev.source.as_str().to_string()),
+            "store" => Some(ev.target.store.to_string()),
+            "time" => Some(ev.time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+            "count" => corr.map(|c| format!("{}", c.count.round() as i64)),
+            "timespan" => corr.map(|c| human_span(c.timespan_secs)),
+            "group" => corr.map(|c| c.group.clone()),
+            _ => None,
+        };
+        match value {
+            Some(v) => out.push_str(&v),
+            None => out.push_str(&rest[start..=start + end]),
+        }
+        rest = &rest[start + end + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+impl Detector for SigmaDetector {
+    fn id(&self) -> &'static str {
+        "sigma"
+    }
+
+    fn on_event(&mut self, ev: &AccessEvent<'_>, out: &mut Vec<Alert>) {
+        let view = SigmaView::new(ev);
+        let results = self.engine.process_event_at(&view, ev.time.timestamp());
+        for r in &results {
+            self.fired += 1;
+            if let Some(a) = self.to_alert(r, ev) {
+                out.push(a);
+            }
+        }
+    }
+
+    fn on_tick(&mut self, now: DateTime<Utc>, _out: &mut Vec<Alert>) {
+        self.engine.evict_expired(now.timestamp());
+        // Bursts quiet for a day are over (no timespan here is longer).
+        self.bursts
+            .retain(|_, (_, last)| now - *last <= chrono::Duration::days(1));
+        self.groups.prune(now, self.default_window.max(24 * 60));
+    }
+}

@@ -1,0 +1,187 @@
+//! Sigma rules (detections and correlations) through `rsigma-eval`, with our metadata, reference
+//! lists from config, and the example events each rule must and must not fire on.
+
+mod detector;
+mod examples;
+mod rules;
+mod view;
+
+pub use detector::{render, CorrelationFacts, ReferenceLists, SigmaDetector};
+pub use examples::{parse_examples, Examples};
+pub use rules::{load, read_dir, RuleError, RuleMeta, RuleSet, RuleSource};
+pub use view::SigmaView;
+
+use secretwatch_ingest::{Format, ParseOptions, Parsed, RecordParser};
+
+use crate::detector::Detector;
+
+/// The rules shipped in `rules/`, built into the binary.
+pub const BUILTIN_RULES: &[(&str, &str)] = &[
+    (
+        "rules/k8s-secret-enumeration.yml",
+        include_str!("../../../rules/k8s-secret-enumeration.yml"),
+    ),
+    (
+        "rules/secret-read-bursts.yml",
+        include_str!("../../../rules/secret-read-bursts.yml"),
+    ),
+    (
+        "rules/audit-tampering.yml",
+        include_str!("../../../rules/audit-tampering.yml"),
+    ),
+    (
+        "rules/rbac-broad-secret-grant.yml",
+        include_str!("../../../rules/rbac-broad-secret-grant.yml"),
+    ),
+];
+
+pub fn builtin_sources() -> Vec<RuleSource> {
+    BUILTIN_RULES
+        .iter()
+        .map(|(name, text)| RuleSource {
+            name: name.to_string(),
+            text: text.to_string(),
+        })
+        .collect()
+}
+
+/// One example that did not behave.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExampleFailure {
+    pub file: String,
+    pub rule: String,
+    /// `fire[2]` or `quiet[0]`.
+    pub case: String,
+    pub problem: String,
+}
+
+impl std::fmt::Display for ExampleFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}: rule {}: {}: {}",
+            self.file, self.rule, self.case, self.problem
+        )
+    }
+}
+
+/// Run every rule's examples through the real parser and a fresh engine with the whole rule
+/// set. Returns the number of cases run and the failures.
+pub fn run_examples(
+    rules: &RuleSet,
+    lists: &ReferenceLists,
+) -> Result<(usize, Vec<ExampleFailure>), RuleError> {
+    let opts = ParseOptions::default();
+    let mut metas: Vec<&RuleMeta> = rules.meta.values().filter(|m| m.emits).collect();
+    metas.sort_by(|a, b| a.rule.cmp(&b.rule));
+    let mut failures = vec![];
+    let mut cases = 0;
+    for meta in metas {
+        for (kind, list, must_fire) in [
+            ("fire", &meta.examples.fire, true),
+            ("quiet", &meta.examples.quiet, false),
+        ] {
+            for (i, case) in list.iter().enumerate() {
+                cases += 1;
+                let fail = |problem: String| ExampleFailure {
+                    file: meta.file.clone(),
+                    rule: meta.rule.clone(),
+                    case: format!("{kind}[{i}]"),
+                    problem,
+                };
+                let mut det = SigmaDetector::new(rules, lists, 60)?;
+                let mut parser = RecordParser::new(&opts, Format::Auto);
+                let mut alerts = vec![];
+                let mut bad = None;
+                for rec in case {
+                    let text = rec.to_string();
+                    parser.parse(&text, &mut |p| match p {
+                        Parsed::Event(ev) => det.on_event(&ev, &mut alerts),
+                        Parsed::Skipped => {}
+                        Parsed::Error(e) => bad = Some(e.to_string()),
+                    });
+                }
+                parser.finish(&mut |p| {
+                    if let Parsed::Event(ev) = p {
+                        det.on_event(&ev, &mut alerts);
+                    }
+                });
+                if let Some(e) = bad {
+                    failures.push(fail(format!("an example record does not parse: {e}")));
+                    continue;
+                }
+                let fired = alerts.iter().filter(|a| a.rule == meta.rule).count();
+                if must_fire && fired == 0 {
+                    let others: Vec<&str> = alerts.iter().map(|a| a.rule.as_str()).collect();
+                    failures.push(fail(format!(
+                        "did not fire (other rules that fired: {others:?})"
+                    )));
+                } else if !must_fire && fired > 0 {
+                    failures.push(fail(format!("fired {fired} time(s) but must not")));
+                }
+            }
+        }
+    }
+    Ok((cases, failures))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lists() -> ReferenceLists {
+        crate::engine::reference_lists(&crate::DetectConfig::default())
+    }
+
+    #[test]
+    fn shipped_rules_load_and_their_examples_hold() {
+        let rules = load(&builtin_sources()).unwrap();
+        let (cases, failures) = run_examples(&rules, &lists()).unwrap();
+        assert!(cases >= 2 * rules.meta.values().filter(|m| m.emits).count());
+        assert!(
+            failures.is_empty(),
+            "{}",
+            failures
+                .iter()
+                .map(|f| f.to_string())
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+    }
+
+    #[test]
+    fn invalid_rules_fail_at_load_with_file_rule_and_reason() {
+        let src = |text: &str| {
+            vec![RuleSource {
+                name: "rules/x.yml".into(),
+                text: text.into(),
+            }]
+        };
+        let no_examples = "title: T\nid: 6f1d2c1e-0000-4000-8000-000000000001\nname: my-rule\ndescription: d\nlevel: high\ntags: [attack.t1552]\nlogsource: {product: kubernetes, service: audit}\ndetection: {sel: {verb: get}, condition: sel}\n";
+        let e = load(&src(no_examples)).unwrap_err().to_string();
+        assert!(
+            e.contains("rules/x.yml") && e.contains("my-rule") && e.contains("examples.fire"),
+            "{e}"
+        );
+        let bad_condition = no_examples.replace("condition: sel", "condition: sel and nope");
+        let e = load(&src(&bad_condition)).unwrap_err().to_string();
+        assert!(e.contains("rules/x.yml"), "{e}");
+        let no_name = no_examples.replace("name: my-rule\n", "");
+        let e = load(&src(&no_name)).unwrap_err().to_string();
+        assert!(e.contains("missing `name`"), "{e}");
+    }
+
+    #[test]
+    fn a_failing_example_is_reported() {
+        let text = "title: T\nid: 6f1d2c1e-0000-4000-8000-000000000002\nname: get-prod\ndescription: d\nlevel: high\ntags: [attack.t1552]\nlogsource: {product: kubernetes, service: audit}\ndetection: {sel: {verb: get, objectRef.namespace: prod}, condition: sel}\nexamples:\n  fire: [{user: u, verb: get, namespace: dev, name: x}]\n  quiet: [{user: u, verb: get, namespace: prod, name: x}]\n";
+        let rules = load(&[RuleSource {
+            name: "r.yml".into(),
+            text: text.into(),
+        }])
+        .unwrap();
+        let (cases, failures) = run_examples(&rules, &lists()).unwrap();
+        assert_eq!(cases, 2);
+        let cases: Vec<&str> = failures.iter().map(|f| f.case.as_str()).collect();
+        assert_eq!(cases, ["fire[0]", "quiet[0]"]);
+    }
+}

@@ -1,0 +1,314 @@
+//! How Sigma rules see an [`AccessEvent`]: native source field names (as SigmaHQ's Kubernetes
+//! rules use them), our normalized names, and virtual fields. Anything else is looked up in the
+//! redacted raw record, parsed lazily once per event and only when a rule asks.
+
+use std::borrow::Cow;
+use std::cell::OnceCell;
+
+use rsigma_eval::{Event, EventValue};
+use secretwatch_ingest::{AccessEvent, SourceSystem, StrList};
+use serde_json::Value;
+
+/// A borrowed view of one event for the Sigma engine.
+pub struct SigmaView<'e, 'a> {
+    ev: &'e AccessEvent<'a>,
+    raw: OnceCell<Option<Value>>,
+}
+
+impl<'e, 'a> SigmaView<'e, 'a> {
+    pub fn new(ev: &'e AccessEvent<'a>) -> Self {
+        SigmaView {
+            ev,
+            raw: OnceCell::new(),
+        }
+    }
+
+    fn raw(&self) -> Option<&Value> {
+        self.raw
+            .get_or_init(|| serde_json::from_str(&self.ev.raw).ok())
+            .as_ref()
+    }
+}
+
+fn s(v: &str) -> EventValue<'_> {
+    EventValue::Str(Cow::Borrowed(v))
+}
+
+fn opt<'x>(v: &'x Option<Cow<'_, str>>) -> Option<EventValue<'x>> {
+    v.as_deref().map(s)
+}
+
+fn list<'x>(l: &'x StrList<'_>) -> EventValue<'x> {
+    EventValue::Array(l.iter().map(s).collect())
+}
+
+/// Top-level keys a rule can name (lets the engine skip rules whose fields this event lacks).
+const KUBERNETES_KEYS: &[&str] = &[
+    "verb",
+    "objectRef",
+    "user",
+    "impersonatedUser",
+    "responseStatus",
+    "sourceIPs",
+    "userAgent",
+    "requestURI",
+    "stage",
+    "requestObject",
+    "responseObject",
+    "annotations",
+    "level",
+    "source",
+    "product",
+    "service",
+    "action",
+    "outcome",
+    "status_code",
+    "principal",
+    "target",
+    "source_ip",
+    "reason",
+    "redactions",
+    "event",
+];
+const VAULT_KEYS: &[&str] = &[
+    "type",
+    "auth",
+    "request",
+    "response",
+    "error",
+    "source",
+    "product",
+    "service",
+    "action",
+    "outcome",
+    "status_code",
+    "principal",
+    "target",
+    "source_ip",
+    "reason",
+    "redactions",
+    "vault",
+    "event",
+];
+
+impl Event for SigmaView<'_, '_> {
+    fn get_field(&self, path: &str) -> Option<EventValue<'_>> {
+        let e = self.ev;
+        let p = &e.principal;
+        let t = &e.target;
+        let k8s = e.source == SourceSystem::Kubernetes;
+        let vault = p.vault.as_deref();
+        let v = match path {
+            // Logsource routing.
+            "product" => s(e.source.as_str()),
+            "service" => s("audit"),
+            // Normalized fields (all sources).
+            "source" => s(e.source.as_str()),
+            "event.id" | "id" => s(&e.id),
+            "action" => s(e.action.as_str()),
+            "raw_action" => s(&e.raw_action),
+            "outcome" => s(e.outcome.as_str()),
+            "status_code" => EventValue::Int(i64::from(e.status_code?)),
+            "reason" => opt(&e.reason)?,
+            "source_ips" => list(&e.source_ips),
+            // The address the server saw: the last of Kubernetes sourceIPs (earlier ones are client-set).
+            "source_ip" => s(last(&e.source_ips)?),
+            "user_agent" => opt(&e.user_agent)?,
+            "request_uri" => opt(&e.request_uri)?,
+            "principal.name" => s(&p.name),
+            "principal.kind" => s(p.kind.as_str()),
+            "principal.namespace" => opt(&p.namespace)?,
+            "principal.groups" => list(&p.groups),
+            "principal.effective" => s(e.effective_principal()),
+            "principal.acting_as" => s(&p.acting_as.as_deref()?.name),
+            "principal.acting_as_groups" => list(&p.acting_as.as_deref()?.groups),
+            "target.store" => s(&t.store),
+            "target.namespace" => opt(&t.namespace)?,
+            "target.name" => opt(&t.name)?,
+            "target.resource" => opt(&t.resource)?,
+            "target.subresource" => opt(&t.subresource)?,
+            "target.group" => opt(&t.group)?,
+            "target.is_secret" => EventValue::Bool(t.is_secret),
+            "redactions" => EventValue::Array(e.redactions.names().map(s).collect()),
+            "vault.root" => EventValue::Bool(vault.is_some_and(|v| v.root)),
+            "vault.policies" => list(&vault?.policies),
+            "vault.role" => opt(&vault?.role)?,
+            "vault.entity_id" => opt(&vault?.entity_id)?,
+            "vault.token_type" => opt(&vault?.token_type)?,
+            // Native Kubernetes audit names (SigmaHQ rules use these verbatim).
+            "verb" if k8s => s(&e.raw_action),
+            "objectRef.resource" if k8s => opt(&t.resource)?,
+            "objectRef.subresource" if k8s => opt(&t.subresource)?,
+            "objectRef.namespace" if k8s => opt(&t.namespace)?,
+            "objectRef.name" if k8s => opt(&t.name)?,
+            "objectRef.apiGroup" | "apiGroup" if k8s => opt(&t.group)?,
+            "user.username" if k8s => s(&p.name),
+            "user.groups" if k8s => list(&p.groups),
+            "impersonatedUser.username" if k8s => s(&p.acting_as.as_deref()?.name),
+            "impersonatedUser.groups" if k8s => list(&p.acting_as.as_deref()?.groups),
+            "responseStatus.code" if k8s => EventValue::Int(i64::from(e.status_code?)),
+            "sourceIPs" if k8s => list(&e.source_ips),
+            "userAgent" if k8s => opt(&e.user_agent)?,
+            "requestURI" if k8s => opt(&e.request_uri)?,
+            // Native Vault audit names.
+            "auth.display_name" if !k8s => opt(&vault?.display_name)?,
+            "auth.policies" if !k8s => list(&vault?.policies),
+            "auth.entity_id" if !k8s => opt(&vault?.entity_id)?,
+            "auth.token_type" if !k8s => opt(&vault?.token_type)?,
+            "auth.metadata.role" if !k8s => opt(&vault?.role)?,
+            "request.operation" if !k8s => s(&e.raw_action),
+            "request.path" if !k8s => opt(&t.name)?,
+            "request.mount_type" if !k8s => opt(&t.resource)?,
+            "request.mount_point" if !k8s => opt(&t.group)?,
+            "request.remote_address" if !k8s => s(e.source_ips.first()?),
+            "error" if !k8s => opt(&e.reason)?,
+            // Anything else: the redacted raw record.
+            _ => {
+                let mut found = vec![];
+                collect(self.raw()?, path, &mut found);
+                return match found.len() {
+                    0 => None,
+                    1 => Some(EventValue::from(found[0])),
+                    // Through arrays: every match, flattened (`rules.resources` of all rules).
+                    _ => Some(EventValue::Array(
+                        found
+                            .into_iter()
+                            .flat_map(|v| match v {
+                                Value::Array(items) => {
+                                    items.iter().map(EventValue::from).collect::<Vec<_>>()
+                                }
+                                other => vec![EventValue::from(other)],
+                            })
+                            .collect(),
+                    )),
+                };
+            }
+        };
+        Some(v)
+    }
+
+    fn any_string_value(&self, pred: &dyn Fn(&str) -> bool) -> bool {
+        let mut hit = false;
+        self.visit_string_values(&mut |v| hit = hit || pred(v));
+        hit
+    }
+
+    fn all_string_values(&self) -> Vec<Cow<'_, str>> {
+        let mut out = vec![];
+        self.visit_string_values(&mut |v| out.push(Cow::Owned(v.to_string())));
+        out
+    }
+
+    fn visit_string_values(&self, visit: &mut dyn FnMut(&str)) {
+        let e = self.ev;
+        visit(&e.id);
+        visit(&e.raw_action);
+        visit(&e.principal.name);
+        e.principal.groups.iter().for_each(&mut *visit);
+        e.source_ips.iter().for_each(&mut *visit);
+        for o in [
+            &e.user_agent,
+            &e.request_uri,
+            &e.reason,
+            &e.target.namespace,
+            &e.target.name,
+            &e.target.resource,
+        ] {
+            if let Some(v) = o {
+                visit(v);
+            }
+        }
+    }
+
+    fn to_json(&self) -> Value {
+        // The correlation engine keeps event references by this id.
+        serde_json::json!({ "id": &*self.ev.id })
+    }
+
+    fn top_level_keys(&self) -> Option<Vec<Cow<'_, str>>> {
+        let keys = if self.ev.source == SourceSystem::Kubernetes {
+            KUBERNETES_KEYS
+        } else {
+            VAULT_KEYS
+        };
+        Some(keys.iter().map(|k| Cow::Borrowed(*k)).collect())
+    }
+
+    fn visit_top_level_keys(&self, visit: &mut dyn FnMut(&str)) -> bool {
+        let keys = if self.ev.source == SourceSystem::Kubernetes {
+            KUBERNETES_KEYS
+        } else {
+            VAULT_KEYS
+        };
+        keys.iter().for_each(|k| visit(k));
+        true
+    }
+}
+
+fn last<'x>(l: &'x StrList<'_>) -> Option<&'x str> {
+    l.iter().last()
+}
+
+/// Dotted path into JSON: a literal dotted key wins over nesting; arrays are searched element by
+/// element and every match is kept.
+fn collect<'v>(root: &'v Value, path: &str, out: &mut Vec<&'v Value>) {
+    if let Some(v) = root.get(path) {
+        out.push(v);
+        return;
+    }
+    if let Value::Array(items) = root {
+        for i in items {
+            collect(i, path, out);
+        }
+        return;
+    }
+    let Some((head, rest)) = path.split_once('.') else {
+        return;
+    };
+    if let Some(next) = root.get(head) {
+        collect(next, rest, out);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secretwatch_ingest::{Format, ParseOptions, Parsed, RecordParser};
+
+    #[test]
+    fn native_normalized_and_raw_fields() {
+        let opts = ParseOptions::default();
+        let mut parser = RecordParser::new(&opts, Format::Auto);
+        let line = r#"{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"RequestResponse","auditID":"a","stage":"ResponseComplete","requestURI":"/apis/rbac.authorization.k8s.io/v1/clusterroles","verb":"create","user":{"username":"oidc:eve","groups":["devs"]},"sourceIPs":["1.2.3.4","10.0.0.9"],"objectRef":{"resource":"clusterroles","apiGroup":"rbac.authorization.k8s.io","apiVersion":"v1","name":"r"},"requestObject":{"kind":"ClusterRole","rules":[{"verbs":["get","list"],"resources":["secrets"]}]},"responseStatus":{"metadata":{},"code":201},"stageTimestamp":"2026-11-03T10:00:00Z"}"#;
+        let mut seen = false;
+        parser.parse(line, &mut |p| {
+            let Parsed::Event(ev) = p else {
+                panic!("{p:?}")
+            };
+            let v = SigmaView::new(&ev);
+            assert_eq!(v.get_field("verb"), Some(s("create")));
+            assert_eq!(
+                v.get_field("objectRef.apiGroup"),
+                Some(s("rbac.authorization.k8s.io"))
+            );
+            assert_eq!(
+                v.get_field("responseStatus.code"),
+                Some(EventValue::Int(201))
+            );
+            assert_eq!(v.get_field("principal.kind"), Some(s("human")));
+            assert_eq!(v.get_field("source_ip"), Some(s("10.0.0.9")));
+            assert_eq!(v.get_field("product"), Some(s("kubernetes")));
+            assert_eq!(
+                v.get_field("requestObject.rules.resources"),
+                Some(EventValue::Array(vec![s("secrets")]))
+            );
+            assert_eq!(
+                v.get_field("request.path"),
+                None,
+                "Vault names do not apply to Kubernetes events"
+            );
+            seen = true;
+        });
+        assert!(seen);
+    }
+}
