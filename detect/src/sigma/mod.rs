@@ -41,6 +41,7 @@ pub fn builtin_sources() -> Vec<RuleSource> {
         .map(|(name, text)| RuleSource {
             name: name.to_string(),
             text: text.to_string(),
+            strict: true,
         })
         .collect()
 }
@@ -155,6 +156,7 @@ mod tests {
             vec![RuleSource {
                 name: "rules/x.yml".into(),
                 text: text.into(),
+                strict: true,
             }]
         };
         let no_examples = "title: T\nid: 6f1d2c1e-0000-4000-8000-000000000001\nname: my-rule\ndescription: d\nlevel: high\ntags: [attack.t1552]\nlogsource: {product: kubernetes, service: audit}\ndetection: {sel: {verb: get}, condition: sel}\n";
@@ -172,11 +174,39 @@ mod tests {
     }
 
     #[test]
+    fn third_party_rules_load_without_our_metadata() {
+        // Written in SigmaHQ's style: no `name`, no examples, fields as the audit log names them.
+        let text = "title: Kubernetes Secret Deleted By Anyone\nid: 0c7a1f44-3d61-4c1e-9d7e-5b6d8e9f0a11\nstatus: test\nlogsource:\n  category: application\n  product: kubernetes\n  service: audit\ndetection:\n  selection:\n    verb: delete\n    objectRef.resource: secrets\n  condition: selection\nlevel: medium\n";
+        let src = |strict| RuleSource {
+            name: "third-party.yml".into(),
+            text: text.into(),
+            strict,
+        };
+        assert!(load(&[src(true)]).is_err());
+        let rules = load(&[src(false)]).unwrap();
+        let meta = rules.meta.values().next().unwrap();
+        assert_eq!(meta.rule, "kubernetes-secret-deleted-by-anyone");
+        let mut det = SigmaDetector::new(&rules, &lists(), 60).unwrap();
+        let opts = ParseOptions::default();
+        let mut parser = RecordParser::new(&opts, Format::Auto);
+        let mut alerts = vec![];
+        let line = r#"{"kind":"Event","apiVersion":"audit.k8s.io/v1","auditID":"d1","stage":"ResponseComplete","verb":"delete","user":{"username":"oidc:eve"},"objectRef":{"resource":"secrets","namespace":"prod","name":"db"},"responseStatus":{"code":200},"stageTimestamp":"2026-11-03T10:00:00Z"}"#;
+        parser.parse(line, &mut |p| {
+            if let Parsed::Event(ev) = p {
+                det.on_event(&ev, &mut alerts);
+            }
+        });
+        assert_eq!(alerts.len(), 1);
+        assert_eq!(alerts[0].rule, "kubernetes-secret-deleted-by-anyone");
+    }
+
+    #[test]
     fn a_failing_example_is_reported() {
         let text = "title: T\nid: 6f1d2c1e-0000-4000-8000-000000000002\nname: get-prod\ndescription: d\nlevel: high\ntags: [attack.t1552]\nlogsource: {product: kubernetes, service: audit}\ndetection: {sel: {verb: get, objectRef.namespace: prod}, condition: sel}\nexamples:\n  fire: [{user: u, verb: get, namespace: dev, name: x}]\n  quiet: [{user: u, verb: get, namespace: prod, name: x}]\n";
         let rules = load(&[RuleSource {
             name: "r.yml".into(),
             text: text.into(),
+            strict: true,
         }])
         .unwrap();
         let (cases, failures) = run_examples(&rules, &lists()).unwrap();

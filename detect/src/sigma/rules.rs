@@ -80,6 +80,22 @@ fn str_of<'v>(v: &'v Value, key: &str) -> Option<&'v str> {
 pub struct RuleSource {
     pub name: String,
     pub text: String,
+    /// Our own rules must carry `name`, `level`, `description`, ATT&CK tags and examples.
+    /// Third-party Sigma rules (SigmaHQ) load unchanged without them: the rule id is then the
+    /// `name`, else the title in kebab case, and the level defaults to medium.
+    pub strict: bool,
+}
+
+fn kebab(title: &str) -> String {
+    let mut out = String::new();
+    for c in title.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.ends_with('-') && !out.is_empty() {
+            out.push('-');
+        }
+    }
+    out.trim_end_matches('-').to_string()
 }
 
 /// Read every `*.yml`/`*.yaml` file under `dir` (sorted).
@@ -104,6 +120,7 @@ pub fn read_dir(dir: &Path) -> Result<Vec<RuleSource>, RuleError> {
             Ok(RuleSource {
                 name: p.display().to_string(),
                 text,
+                strict: false,
             })
         })
         .collect()
@@ -190,14 +207,19 @@ fn file_meta(src: &RuleSource) -> Result<Vec<RuleMeta>, RuleError> {
         let sigma_id = str_of(d, "id")
             .ok_or_else(|| invalid("missing `id`"))?
             .to_string();
-        let rule = name.ok_or_else(|| invalid("missing `name` (the rule id alerts carry)"))?;
+        let rule = match name {
+            Some(n) => n,
+            None if !src.strict => kebab(&title),
+            None => return Err(invalid("missing `name` (the rule id alerts carry)")),
+        };
         let correlation = d.get("correlation").is_some();
         let referenced = quiet_refs.contains(&rule) || quiet_refs.contains(&sigma_id);
         let emits = !referenced;
         let level = str_of(d, "level");
         let sev = match level {
             Some(l) => severity(l).ok_or_else(|| invalid(&format!("unknown level {l:?}")))?,
-            None if emits => return Err(invalid("missing `level`")),
+            None if emits && src.strict => return Err(invalid("missing `level`")),
+            None if emits => Severity::Medium,
             None => Severity::Info,
         };
         let description = str_of(d, "description").unwrap_or_default().to_string();
@@ -214,7 +236,7 @@ fn file_meta(src: &RuleSource) -> Result<Vec<RuleMeta>, RuleError> {
             Some(e) => parse_examples(e).map_err(|r| invalid(&format!("examples: {r}")))?,
             None => Examples::default(),
         };
-        if emits {
+        if emits && src.strict {
             if description.is_empty() {
                 return Err(invalid("missing `description`"));
             }
