@@ -82,6 +82,10 @@ pub struct ScanArgs {
     /// Never show a progress bar.
     #[arg(long)]
     pub no_progress: bool,
+    /// Directory of learned state (baselines): read at start if present, written at the end, so
+    /// a second scan continues where the first stopped.
+    #[arg(long)]
+    pub state: Option<PathBuf>,
     /// Files or directories (all files inside, sorted) to read; - is stdin.
     #[arg(required = true)]
     pub files: Vec<PathBuf>,

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use secretwatch_alerting::{AlertSink, SinkError};
 use secretwatch_detect::{Alert, Engine};
-use secretwatch_ingest::{Decoder, Input};
+use secretwatch_ingest::Input;
 use serde::Deserialize;
 
 use crate::config::Config;
@@ -59,19 +59,20 @@ pub fn run(cfg: &Config, labels: &PathBuf, files: &[PathBuf]) -> Result<()> {
 
     let files = expand_inputs(files)?;
     let opts = cfg.parse_options();
-    let mut decoder = Decoder::new(&opts, cfg.format(), None);
     let mut pipeline = Pipeline::new(
         Engine::new(&cfg.detect).context("loading detection rules")?,
         Collect(vec![]),
     );
-    for f in &files {
-        let mut input = Input::open(f)?;
-        decoder.read_input(&mut input, &mut |ev| pipeline.event(&ev))?;
-    }
-    decoder.finish(&mut |ev| pipeline.event(&ev))?;
+    let inputs = files
+        .iter()
+        .map(|f| Input::open(f))
+        .collect::<Result<Vec<_>, _>>()?;
+    let stats = crate::merge::read_all(inputs, &opts, cfg.format(), None, &mut |ev| {
+        pipeline.event(ev)
+    })?;
     pipeline.finish()?;
     let alerts = std::mem::take(&mut pipeline.sink.0);
-    let events = decoder.stats.events;
+    let events = stats.events;
 
     let label_ids: Vec<HashSet<&str>> = labels
         .iter()

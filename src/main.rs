@@ -4,6 +4,7 @@ mod bench;
 mod cli;
 mod config;
 mod eval;
+mod merge;
 mod rules_cmd;
 mod sample_config;
 mod scan;

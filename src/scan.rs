@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use secretwatch_alerting::{AlertSink, JsonLines};
 use secretwatch_detect::{Alert, Engine};
-use secretwatch_ingest::{AccessEvent, DeadLetter, Decoder, IngestStats, Input};
+use secretwatch_ingest::{AccessEvent, IngestStats, Input};
 
 use crate::cli::ScanArgs;
 use crate::config::Config;
@@ -106,11 +106,10 @@ fn progress(total: u64, enabled: bool) -> Option<indicatif::ProgressBar> {
 pub fn run(cfg: &Config, args: &ScanArgs) -> Result<()> {
     let files = expand_inputs(&args.files)?;
     let opts = cfg.parse_options();
-    let dead = DeadLetter::new(&cfg.ingest.dead_letter);
-    let mut decoder = Decoder::new(&opts, cfg.format(), Some(dead));
     let stdout = std::io::stdout().lock();
     let mut pipeline = Pipeline::new(
-        Engine::new(&cfg.detect).context("loading detection rules")?,
+        Engine::with_state(&cfg.detect, args.state.as_deref())
+            .context("loading detection rules and state")?,
         JsonLines::new(BufWriter::with_capacity(1 << 16, stdout)),
     );
 
@@ -120,37 +119,48 @@ pub fn run(cfg: &Config, args: &ScanArgs) -> Result<()> {
         .sum();
     let bar = progress(total, !args.no_progress);
     let started = Instant::now();
-    let mut done_bytes = 0u64;
-    for f in &files {
-        let mut input = Input::open(f)?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let ticker = bar.clone().map(|pb| {
-            let consumed = input.consumed.clone();
-            let stop = stop.clone();
-            std::thread::spawn(move || {
-                while !stop.load(Ordering::Relaxed) {
-                    pb.set_position(done_bytes + consumed.load(Ordering::Relaxed));
-                    std::thread::sleep(Duration::from_millis(200));
-                }
-            })
-        });
-        let res = decoder.read_input(&mut input, &mut |ev| pipeline.event(&ev));
-        stop.store(true, Ordering::Relaxed);
-        if let Some(t) = ticker {
-            let _ = t.join();
-        }
-        done_bytes += input.size.unwrap_or(0);
-        res?;
+    let inputs = files
+        .iter()
+        .map(|f| Input::open(f))
+        .collect::<Result<Vec<_>, _>>()?;
+    // Progress: bytes consumed from disk across inputs.
+    let counters: Vec<_> = inputs.iter().map(|i| i.consumed.clone()).collect();
+    let stop = Arc::new(AtomicBool::new(false));
+    let ticker = bar.clone().map(|pb| {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                pb.set_position(counters.iter().map(|c| c.load(Ordering::Relaxed)).sum());
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        })
+    });
+    let res = crate::merge::read_all(
+        inputs,
+        &opts,
+        cfg.format(),
+        Some(&cfg.ingest.dead_letter),
+        &mut |ev| pipeline.event(ev),
+    );
+    stop.store(true, Ordering::Relaxed);
+    if let Some(t) = ticker {
+        let _ = t.join();
     }
-    decoder.finish(&mut |ev| pipeline.event(&ev))?;
+    let stats = res?;
     pipeline.finish()?;
+    if let Some(dir) = &args.state {
+        pipeline
+            .engine
+            .save_state(dir)
+            .with_context(|| format!("saving state to {}", dir.display()))?;
+    }
     if let Some(pb) = bar {
         pb.finish_and_clear();
     }
     let elapsed = started.elapsed();
     print_summary(
         &files,
-        &decoder.stats,
+        &stats,
         &pipeline.alerts_by_rule,
         &cfg.ingest.dead_letter,
         elapsed,

@@ -42,9 +42,20 @@ fn cluster_wide_list_alerts_with_the_promised_fields() {
     std::fs::write(&f, lines.join("\n")).unwrap();
     let out = run(dir.path(), &["scan", f.to_str().unwrap()], None, &[]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let got = alerts(&out);
+    let all = alerts(&out);
+    let got: Vec<_> = all
+        .iter()
+        .filter(|a| a["rule"] == "k8s-secrets-list-cluster-wide")
+        .collect();
     assert_eq!(got.len(), 1, "{}", stdout(&out));
-    let a = &got[0];
+    // A service account reaching beyond its namespace is also reported as such.
+    assert!(
+        all.iter()
+            .any(|a| a["rule"] == "cross-namespace-secret-read"),
+        "{}",
+        stdout(&out)
+    );
+    let a = got[0];
     for key in [
         "id",
         "rule",
@@ -65,6 +76,11 @@ fn cluster_wide_list_alerts_with_the_promised_fields() {
     let err = stderr(&out);
     assert!(err.contains("3 events"), "{err}");
     assert!(err.contains("k8s-secrets-list-cluster-wide: 1"), "{err}");
+    assert!(
+        !all.iter()
+            .any(|a| a["principal"] == "system:kube-controller-manager"),
+        "controllers are quiet"
+    );
     assert!(err.contains("bad records: 0"), "{err}");
     // No dead-letter file when nothing was bad.
     assert!(!dir.path().join("secretwatch-dead-letter.jsonl").exists());
@@ -112,7 +128,10 @@ fn bad_lines_go_to_dead_letter_and_the_scan_goes_on() {
         "bad lines must not fail the scan: {}",
         stderr(&out)
     );
-    let got = alerts(&out);
+    let got: Vec<_> = alerts(&out)
+        .into_iter()
+        .filter(|a| a["rule"] == "k8s-secrets-list-cluster-wide")
+        .collect();
     assert_eq!(
         got.len(),
         2,
@@ -314,4 +333,76 @@ fn forced_format_rejects_other_formats() {
     assert!(out.status.success());
     assert!(stderr(&out).contains("bad records: 1"), "{}", stderr(&out));
     assert!(alerts(&out).is_empty());
+}
+
+#[test]
+fn state_dir_lets_a_second_scan_continue_the_baselines() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(&cfg, "[detect.baseline]\nlearning_days = 1\n").unwrap();
+    let day1 = dir.path().join("day1.jsonl");
+    let lines: Vec<String> = (0..24)
+        .map(|h| {
+            k8s_line(
+                &format!("d1-{h}"),
+                "oidc:alice@example.com",
+                "get",
+                Some("dev"),
+                Some("db"),
+                200,
+                &format!("2026-11-02T{h:02}:10:00Z"),
+            )
+        })
+        .collect();
+    std::fs::write(&day1, lines.join("\n")).unwrap();
+    let day3 = dir.path().join("day3.jsonl");
+    std::fs::write(
+        &day3,
+        k8s_line(
+            "d3",
+            "system:serviceaccount:default:debug-pod",
+            "get",
+            Some("prod"),
+            Some("db"),
+            200,
+            "2026-11-04T10:00:00Z",
+        ),
+    )
+    .unwrap();
+    let state = dir.path().join("state");
+    let (c, s) = (cfg.to_str().unwrap(), state.to_str().unwrap());
+    let unknown = |out: &std::process::Output| {
+        alerts(out)
+            .iter()
+            .filter(|a| a["rule"] == "unknown-principal-secret-access")
+            .count()
+    };
+
+    // Day 3 alone: the store is still learning, nothing is unknown yet.
+    let alone = run(
+        dir.path(),
+        &["scan", "--config", c, day3.to_str().unwrap()],
+        None,
+        &[],
+    );
+    assert!(alone.status.success(), "{}", stderr(&alone));
+    assert_eq!(unknown(&alone), 0, "{}", stdout(&alone));
+
+    // Day 1 with --state, then day 3 with the same state: the new identity stands out.
+    let first = run(
+        dir.path(),
+        &["scan", "--config", c, "--state", s, day1.to_str().unwrap()],
+        None,
+        &[],
+    );
+    assert!(first.status.success(), "{}", stderr(&first));
+    assert!(state.join("baseline.json").exists());
+    let second = run(
+        dir.path(),
+        &["scan", "--config", c, "--state", s, day3.to_str().unwrap()],
+        None,
+        &[],
+    );
+    assert!(second.status.success(), "{}", stderr(&second));
+    assert_eq!(unknown(&second), 1, "{}", stdout(&second));
 }

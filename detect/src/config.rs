@@ -27,9 +27,6 @@ pub struct DetectConfig {
     /// Namespaces holding production secrets (rules: `%production_namespaces%`).
     #[serde(default = "default_production_namespaces")]
     pub production_namespaces: Vec<String>,
-    /// Identities allowed to read secrets across namespaces: operators, CI (`%multi_namespace_readers%`).
-    #[serde(default)]
-    pub multi_namespace_readers: Vec<String>,
     /// Identities that legitimately read many secrets at once, e.g. sync operators (`%bulk_readers%`).
     #[serde(default)]
     pub bulk_readers: Vec<String>,
@@ -39,6 +36,12 @@ pub struct DetectConfig {
     /// Directories of more rule files (`*.yml`), loaded after the built-in ones.
     #[serde(default)]
     pub rules_dirs: Vec<std::path::PathBuf>,
+    /// Namespaces, environments, teams, cluster networks and sync mappings.
+    #[serde(default)]
+    pub context: crate::context::ContextConfig,
+    /// Per-principal baselines: learning period, volume test, bounds.
+    #[serde(default)]
+    pub baseline: crate::baseline::BaselineConfig,
 }
 
 fn default_known_controllers() -> Vec<String> {
@@ -97,10 +100,11 @@ fn toml_default() -> DetectConfig {
         break_glass_session_gap_minutes: default_session_gap(),
         alert_window_minutes: default_alert_window(),
         production_namespaces: default_production_namespaces(),
-        multi_namespace_readers: vec![],
         bulk_readers: vec![],
         builtin_rules: true,
         rules_dirs: vec![],
+        context: crate::context::ContextConfig::default(),
+        baseline: crate::baseline::BaselineConfig::default(),
     }
 }
 
@@ -127,16 +131,19 @@ impl DetectConfig {
             ("detect.privileged_groups", &self.privileged_groups),
             ("detect.privileged_users", &self.privileged_users),
             ("detect.production_namespaces", &self.production_namespaces),
-            (
-                "detect.multi_namespace_readers",
-                &self.multi_namespace_readers,
-            ),
             ("detect.bulk_readers", &self.bulk_readers),
         ] {
             if let Some(i) = list.iter().position(|s| s.trim().is_empty()) {
                 errs.push(format!("{key}[{i}]: empty identity"));
             }
         }
+        errs.extend(self.context.validate());
+        errs.extend(
+            self.baseline
+                .validate()
+                .into_iter()
+                .map(|e| format!("detect.baseline.{e}")),
+        );
         if !self.builtin_rules && self.rules_dirs.is_empty() {
             errs.push(
                 "detect.builtin_rules: false with no detect.rules_dirs leaves no rules".to_string(),

@@ -16,6 +16,10 @@ pub trait Detector: Send {
     fn on_tick(&mut self, _now: DateTime<Utc>, _out: &mut Vec<Alert>) {}
     /// End of input.
     fn flush(&mut self, _out: &mut Vec<Alert>) {}
+    /// Write this detector's learned state into `dir` (checkpoint), if it keeps any.
+    fn save_state(&self, _dir: &std::path::Path) -> Result<(), crate::engine::EngineError> {
+        Ok(())
+    }
 }
 
 /// Start of the fixed window of `minutes` that holds `t`.

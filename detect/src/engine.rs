@@ -19,6 +19,17 @@ pub struct Engine {
     next_tick: Option<DateTime<Utc>>,
 }
 
+/// Why the engine cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Rules(#[from] RuleError),
+    #[error(transparent)]
+    Context(#[from] crate::context::ContextError),
+    #[error(transparent)]
+    Baseline(#[from] crate::baseline::BaselineError),
+}
+
 /// The config's lists, as rules see them (`field|expand: '%name%'`).
 pub fn reference_lists(cfg: &DetectConfig) -> ReferenceLists {
     ReferenceLists(vec![
@@ -35,7 +46,7 @@ pub fn reference_lists(cfg: &DetectConfig) -> ReferenceLists {
         ),
         (
             "multi_namespace_readers".into(),
-            cfg.multi_namespace_readers.clone(),
+            cfg.context.multi_namespace_readers.clone(),
         ),
         ("bulk_readers".into(), cfg.bulk_readers.clone()),
     ])
@@ -56,20 +67,58 @@ pub fn load_rules(cfg: &DetectConfig) -> Result<RuleSet, RuleError> {
 
 impl Engine {
     /// The built-in detections and the rules with `cfg`. Fails when a rule is invalid.
-    pub fn new(cfg: &DetectConfig) -> Result<Engine, RuleError> {
+    pub fn new(cfg: &DetectConfig) -> Result<Engine, EngineError> {
+        Engine::with_state(cfg, None)
+    }
+
+    /// Like [`Engine::new`], continuing from the state saved in `state_dir` (if any).
+    pub fn with_state(
+        cfg: &DetectConfig,
+        state_dir: Option<&std::path::Path>,
+    ) -> Result<Engine, EngineError> {
         let rules = load_rules(cfg)?;
-        Engine::with_rules(cfg, &rules)
+        Engine::build(cfg, &rules, state_dir)
+    }
+
+    /// Write every detector's learned state into `dir`.
+    pub fn save_state(&self, dir: &std::path::Path) -> Result<(), EngineError> {
+        std::fs::create_dir_all(dir).map_err(|source| crate::baseline::BaselineError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        for d in &self.detectors {
+            d.save_state(dir)?;
+        }
+        Ok(())
     }
 
     /// The built-in detections and an already loaded rule set.
-    pub fn with_rules(cfg: &DetectConfig, rules: &RuleSet) -> Result<Engine, RuleError> {
+    pub fn with_rules(cfg: &DetectConfig, rules: &RuleSet) -> Result<Engine, EngineError> {
+        Engine::build(cfg, rules, None)
+    }
+
+    fn build(
+        cfg: &DetectConfig,
+        rules: &RuleSet,
+        state_dir: Option<&std::path::Path>,
+    ) -> Result<Engine, EngineError> {
+        let baseline = match state_dir {
+            Some(dir) => crate::baseline::BaselineDetector::open(
+                &cfg.baseline,
+                &dir.join(crate::baseline::STATE_FILE),
+            )?,
+            None => crate::baseline::detector(&cfg.baseline),
+        };
         let sigma = SigmaDetector::new(rules, &reference_lists(cfg), cfg.alert_window_minutes)?;
-        Ok(Engine::with_detectors(vec![
+        let mut detectors: Vec<Box<dyn Detector>> = vec![
             Box::new(sigma),
             Box::new(BreakGlass::new(cfg)),
             Box::new(AnonymousSecretAccess::new(cfg)),
             Box::new(SecretValuesInAuditLog::new()),
-        ]))
+        ];
+        detectors.extend(crate::context::detectors(&cfg.context)?);
+        detectors.push(Box::new(baseline));
+        Ok(Engine::with_detectors(detectors))
     }
 
     pub fn with_detectors(detectors: Vec<Box<dyn Detector>>) -> Engine {

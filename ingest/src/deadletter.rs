@@ -2,7 +2,7 @@
 //! and its content redacted.
 
 use std::fs::{File, OpenOptions};
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -32,7 +32,9 @@ struct Record<'a> {
 /// Appends JSON lines to a dead-letter file, created on first use.
 pub struct DeadLetter {
     path: PathBuf,
-    out: Option<BufWriter<File>>,
+    /// Each record is one `write_all` of a whole line on an append-mode file, so several
+    /// writers (one per input when inputs are read in parallel) never interleave within a line.
+    out: Option<File>,
     written: u64,
 }
 
@@ -108,11 +110,12 @@ impl DeadLetter {
                 .append(true)
                 .open(&self.path)
                 .map_err(io_err)?;
-            self.out = Some(BufWriter::new(f));
+            self.out = Some(f);
         }
         let out = self.out.as_mut().expect("opened above");
-        serde_json::to_writer(&mut *out, &rec).map_err(|e| io_err(e.into()))?;
-        out.write_all(b"\n").map_err(io_err)?;
+        let mut line = serde_json::to_vec(&rec).map_err(|e| io_err(e.into()))?;
+        line.push(b'\n');
+        out.write_all(&line).map_err(io_err)?;
         self.written += 1;
         Ok(())
     }

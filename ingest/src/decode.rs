@@ -29,6 +29,23 @@ pub struct IngestStats {
     pub events_by_source: BTreeMap<&'static str, u64>,
 }
 
+impl IngestStats {
+    /// Add another run's counts (inputs read in parallel).
+    pub fn add(&mut self, other: &IngestStats) {
+        self.records += other.records;
+        self.events += other.events;
+        self.skipped += other.skipped;
+        self.bad += other.bad;
+        self.redacted_events += other.redacted_events;
+        for (k, v) in &other.bad_by_kind {
+            *self.bad_by_kind.entry(k).or_default() += v;
+        }
+        for (k, v) in &other.events_by_source {
+            *self.events_by_source.entry(k).or_default() += v;
+        }
+    }
+}
+
 /// Warnings printed per run before they are only counted.
 const WARN_BUDGET: u32 = 20;
 

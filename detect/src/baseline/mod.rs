@@ -1,1 +1,22 @@
-//! Per-principal baselines (in progress).
+//! Per-principal baselines: what each identity normally does, and four detections of what it
+//! has never done (see [`detector`](mod@crate::baseline::detector) for the rules, and
+//! [`profile`](mod@crate::baseline::profile) for the memory budget of one principal).
+
+pub mod config;
+pub mod detector;
+pub mod profile;
+pub mod store;
+pub mod terms;
+pub mod termset;
+
+pub use config::BaselineConfig;
+pub use detector::{
+    detector, BaselineDetector, NEW_SOURCE, RULES, STATE_FILE, UNKNOWN_PRINCIPAL, UNUSUAL_HOUR,
+    VOLUME,
+};
+pub use store::{BaselineError, BaselineStore, MemoryUsage, STATE_VERSION};
+
+#[cfg(test)]
+mod sample_tests;
+#[cfg(test)]
+mod tests;

@@ -115,7 +115,7 @@ impl SigmaDetector {
         self.fired
     }
 
-    fn to_alert(&mut self, r: &EvaluationResult, ev: &AccessEvent<'_>) -> Option<Alert> {
+    fn alert_for(&mut self, r: &EvaluationResult, ev: &AccessEvent<'_>) -> Option<Alert> {
         let id = r.header.rule_id.as_deref()?;
         let meta = self.meta.get(id)?;
         if !meta.emits {
@@ -285,7 +285,7 @@ impl Detector for SigmaDetector {
         let results = self.engine.process_event_at(&view, ev.time.timestamp());
         for r in &results {
             self.fired += 1;
-            if let Some(a) = self.to_alert(r, ev) {
+            if let Some(a) = self.alert_for(r, ev) {
                 out.push(a);
             }
         }

@@ -206,17 +206,18 @@ impl Event for SigmaView<'_, '_> {
         visit(&e.principal.name);
         e.principal.groups.iter().for_each(&mut *visit);
         e.source_ips.iter().for_each(&mut *visit);
-        for o in [
+        for v in [
             &e.user_agent,
             &e.request_uri,
             &e.reason,
             &e.target.namespace,
             &e.target.name,
             &e.target.resource,
-        ] {
-            if let Some(v) = o {
-                visit(v);
-            }
+        ]
+        .into_iter()
+        .flatten()
+        {
+            visit(v);
         }
     }
 

@@ -1,0 +1,472 @@
+//! [`BaselineDetector`]: the four baseline detections over one shared [`BaselineStore`].
+//!
+//! For every event, in event time: the store notes the time (and forgets idle principals when
+//! an hour starts), the principal's profile commits its completed hours, the checks run on a
+//! secret access against what was known *before* this event, and only then does the profile
+//! learn the event, whatever it touched, so the first access from a new network is reported.
+//!
+//! Nothing alerts while the store is learning (`learning_days` of event time since its first
+//! event). After that:
+//! - `unknown-principal-secret-access` (high): a principal first seen after the learning
+//!   period touches secrets within a day of its first event; once per principal.
+//! - `new-source-for-principal` (medium): a principal seen for `learning_days` accesses a secret
+//!   from a network or with a user agent it never used (or first used in a non-secret request
+//!   this or last hour); once per new term.
+//! - `unusual-hour-for-principal` (low): a principal seen for `learning_days`, active in at
+//!   least `unusual_hour_min_slots` hour slots and for `unusual_hour_min_hours_per_slot` times
+//!   as many hours (its usual hours repeat), accesses a secret in a UTC hour of the week (of
+//!   the day, in its first week) it was never active in, nor in the hour before or after (a
+//!   neighbour first seen in the last hour does not count); once per principal and hour.
+//! - `secret-read-volume-anomaly` (high): a principal with `min_hours_for_volume` active hours
+//!   reads (gets or lists, allowed) at least `volume_min_reads` secrets in an hour, with p < `volume_p_value` under its
+//!   own reads per active hour (Poisson, or negative binomial when the variance is more than
+//!   1.5 times the mean); once per principal and hour.
+//!
+//! `skip_kinds` exempts kinds of principal from the first three; the volume test applies to all.
+
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use secretwatch_ingest::{AccessEvent, Action, Outcome, SourceSystem};
+use statrs::distribution::{DiscreteCDF, NegativeBinomial, Poisson};
+
+use crate::alert::{target_label, Alert, Severity};
+use crate::baseline::config::BaselineConfig;
+use crate::baseline::profile::{flag, hour_of, slot_of, Facts, Profile, ReadStats};
+use crate::baseline::store::{BaselineError, BaselineStore};
+use crate::baseline::terms::{
+    namespace_term, network_label, network_term, principal_key, secret_term, user_agent_label,
+    user_agent_term, TermKind,
+};
+use crate::detector::{window_start, Detector};
+
+pub const UNKNOWN_PRINCIPAL: &str = "unknown-principal-secret-access";
+pub const NEW_SOURCE: &str = "new-source-for-principal";
+pub const UNUSUAL_HOUR: &str = "unusual-hour-for-principal";
+pub const VOLUME: &str = "secret-read-volume-anomaly";
+/// Every rule id the baseline detector reports.
+pub const RULES: [&str; 4] = [UNKNOWN_PRINCIPAL, NEW_SOURCE, UNUSUAL_HOUR, VOLUME];
+
+/// The baseline detections with a fresh store.
+/// The state file's name inside a state directory.
+pub const STATE_FILE: &str = "baseline.json";
+
+pub fn detector(cfg: &BaselineConfig) -> BaselineDetector {
+    BaselineDetector::with_store(cfg, BaselineStore::new())
+}
+
+/// Runs the four baseline detections; owns the store they share.
+pub struct BaselineDetector {
+    cfg: BaselineConfig,
+    store: BaselineStore,
+}
+
+/// What the checks of one event leave behind in the profile.
+#[derive(Default)]
+struct Outcomes {
+    flags: u8,
+    /// `recent` entries reported now (cleared so they are reported once).
+    reported_recent: [bool; 2],
+}
+
+impl BaselineDetector {
+    /// The detections continuing from `store` (e.g. one [`BaselineStore::load`]ed).
+    pub fn with_store(cfg: &BaselineConfig, store: BaselineStore) -> BaselineDetector {
+        BaselineDetector {
+            cfg: cfg.clone(),
+            store,
+        }
+    }
+
+    /// Continue from the state file at `path`, or start empty when there is none.
+    pub fn open(cfg: &BaselineConfig, path: &Path) -> Result<BaselineDetector, BaselineError> {
+        Ok(BaselineDetector::with_store(
+            cfg,
+            BaselineStore::load_or_new(path)?,
+        ))
+    }
+
+    /// Write the store to `path` (atomically).
+    pub fn save(&self, path: &Path) -> Result<(), BaselineError> {
+        self.store.save(path)
+    }
+
+    pub fn store(&self) -> &BaselineStore {
+        &self.store
+    }
+
+    pub fn into_store(self) -> BaselineStore {
+        self.store
+    }
+
+    fn facts(&self, ev: &AccessEvent<'_>) -> Facts {
+        let t = &ev.target;
+        Facts {
+            hour: hour_of(ev.time),
+            network: ev
+                .source_ips
+                .first()
+                .map(|ip| network_term(ip, self.cfg.ipv4_prefix, self.cfg.ipv6_prefix)),
+            user_agent: ev
+                .user_agent
+                .as_deref()
+                .filter(|u| !u.trim().is_empty())
+                .map(user_agent_term),
+            namespace: t
+                .namespace
+                .as_deref()
+                .map(|ns| namespace_term(&t.store, ns)),
+            secret: if t.is_secret { secret_term(ev) } else { None },
+            secret_access: t.is_secret,
+            read: t.is_secret
+                && matches!(ev.action, Action::Read | Action::List)
+                && matches!(ev.outcome, Outcome::Allowed | Outcome::Unknown),
+        }
+    }
+
+    fn check(
+        &self,
+        ev: &AccessEvent<'_>,
+        p: Option<&Profile>,
+        f: &Facts,
+        out: &mut Vec<Alert>,
+    ) -> Outcomes {
+        let mut done = Outcomes::default();
+        let skip = self.cfg.skips(ev.principal.kind);
+        let unknown = p.is_none_or(|p| {
+            p.has(flag::NEW_PRINCIPAL) && !p.has(flag::UNKNOWN_ALERTED) && p.age_hours(f.hour) < 24
+        });
+        if unknown {
+            if !skip {
+                out.push(self.unknown_principal(ev, p));
+                done.flags |= flag::UNKNOWN_ALERTED;
+            }
+            return done;
+        }
+        let Some(p) = p else { return done };
+        let learned = p.age_hours(f.hour) >= self.cfg.learning_days * 24;
+        if !skip && learned {
+            if let Some(a) = self.new_source(ev, p, f, &mut done) {
+                out.push(a);
+            }
+            if !(p.has(flag::HOUR_ALERTED) && p.cur_hour == f.hour) {
+                if let Some(a) = self.unusual_hour(ev, p, f) {
+                    out.push(a);
+                    done.flags |= flag::HOUR_ALERTED;
+                }
+            }
+        }
+        if f.read && !(p.has(flag::VOLUME_ALERTED) && p.cur_hour == f.hour) {
+            if let Some(a) = self.volume(ev, p, f) {
+                out.push(a);
+                done.flags |= flag::VOLUME_ALERTED;
+            }
+        }
+        done
+    }
+
+    fn unknown_principal(&self, ev: &AccessEvent<'_>, p: Option<&Profile>) -> Alert {
+        let since = self
+            .store
+            .first_event()
+            .map(|t| t.format("%Y-%m-%d %H:%MZ").to_string())
+            .unwrap_or_default();
+        let seen = match p {
+            None => format!(
+                "was never seen before (history since {since}, {} principals known)",
+                self.store.len()
+            ),
+            Some(p) => format!(
+                "was first seen in hour {} UTC, after the learning period (history since {since})",
+                fmt_hour(p.first_hour)
+            ),
+        };
+        let reason = format!(
+            "{} ({}) {seen}; its first secret access: {} {} ({}) from {}",
+            ev.principal.name,
+            ev.principal.kind.as_str(),
+            ev.raw_action,
+            target_label(ev),
+            ev.outcome.as_str(),
+            ev.source_ips.first().unwrap_or("an unknown address"),
+        );
+        Alert::from_event(
+            UNKNOWN_PRINCIPAL,
+            Severity::High,
+            "Unknown principal accessed secrets",
+            &group(ev, ""),
+            window_start(ev.time, 24 * 60),
+            ev,
+            reason,
+            &tags(ev.source),
+        )
+    }
+
+    fn new_source(
+        &self,
+        ev: &AccessEvent<'_>,
+        p: &Profile,
+        f: &Facts,
+        done: &mut Outcomes,
+    ) -> Option<Alert> {
+        let mut what = vec![];
+        let mut labels = vec![];
+        let (v4, v6) = (self.cfg.ipv4_prefix, self.cfg.ipv6_prefix);
+        let facets = [
+            (f.network, TermKind::Network, "source network", "networks"),
+            (
+                f.user_agent,
+                TermKind::UserAgent,
+                "user agent",
+                "user agents",
+            ),
+        ];
+        for (i, (term, kind, name, plural)) in facets.into_iter().enumerate() {
+            let Some(t) = term.filter(|&t| p.is_novel(t)) else {
+                continue;
+            };
+            let label = match kind {
+                TermKind::Network => network_label(ev.source_ips.first()?, v4, v6),
+                _ => user_agent_label(ev.user_agent.as_deref()?),
+            };
+            let recent = p.recent[i] == t;
+            done.reported_recent[i] |= recent;
+            let when = if recent {
+                ", first used minutes earlier in a non-secret request"
+            } else {
+                ""
+            };
+            what.push(format!(
+                "{name} {label} is new for this principal{when} (it used {} {plural} before{})",
+                fmt_count(p.terms.count(kind), p.terms.is_exact()),
+                fmt_fp(p.terms.false_positive_rate(kind)),
+            ));
+            labels.push(label);
+        }
+        if what.is_empty() {
+            return None;
+        }
+        let reason = format!(
+            "{} {} {} ({}): {}; known for {} days",
+            ev.principal.name,
+            ev.raw_action,
+            target_label(ev),
+            ev.outcome.as_str(),
+            what.join("; "),
+            p.age_hours(f.hour) / 24,
+        );
+        Some(Alert::from_event(
+            NEW_SOURCE,
+            Severity::Medium,
+            "Secret access from a new source for this principal",
+            &group(ev, &labels.join("|")),
+            window_start(ev.time, 60),
+            ev,
+            reason,
+            &tags(ev.source),
+        ))
+    }
+
+    fn unusual_hour(&self, ev: &AccessEvent<'_>, p: &Profile, f: &Facts) -> Option<Alert> {
+        let by_day = p.age_hours(f.hour) < 7 * 24;
+        let active = p.active_slots(by_day);
+        let slot = slot_of(f.hour);
+        let repeat = f64::from(p.n) / f64::from(active.max(1));
+        if active < self.cfg.unusual_hour_min_slots
+            || repeat < self.cfg.unusual_hour_min_hours_per_slot
+            || p.slot_known(slot, by_day)
+        {
+            return None;
+        }
+        const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+        let h = slot % 24;
+        let (of, total) = if by_day {
+            ("hours of the day", 24)
+        } else {
+            ("hours of the week", 168)
+        };
+        let day = if by_day {
+            String::new()
+        } else {
+            format!("{} ", DAYS[usize::from(slot / 24)])
+        };
+        let reason = format!(
+            "{} {} {} at {} UTC; in {} days ({} active hours) this principal was active in \
+             {active} of {total} {of}, never in or next to {day}{h:02}:00-{:02}:00 UTC",
+            ev.principal.name,
+            ev.raw_action,
+            target_label(ev),
+            ev.time.format("%a %H:%M"),
+            p.age_hours(f.hour) / 24,
+            p.n,
+            (h + 1) % 24,
+        );
+        Some(Alert::from_event(
+            UNUSUAL_HOUR,
+            Severity::Low,
+            "Secret access at an unusual hour for this principal",
+            &group(ev, ""),
+            window_start(ev.time, 60),
+            ev,
+            reason,
+            &tags(ev.source),
+        ))
+    }
+
+    fn volume(&self, ev: &AccessEvent<'_>, p: &Profile, f: &Facts) -> Option<Alert> {
+        let stats = p.read_stats();
+        let count = p.cur_reads.saturating_add(1);
+        if stats.hours < self.cfg.min_hours_for_volume
+            || count < self.cfg.volume_min_reads
+            || f64::from(count) <= stats.mean
+        {
+            return None;
+        }
+        let tail = Tail::of(&stats, count)?;
+        if tail.p >= self.cfg.volume_p_value {
+            return None;
+        }
+        let new = u32::from(p.cur_new_secrets)
+            + u32::from(f.secret.is_some_and(|t| !p.terms.contains(t)));
+        let h = f.hour % 24;
+        let reason = format!(
+            "{} read {count} secrets in hour {h:02}:00-{:02}:00 UTC ({new} never read before by \
+             this principal); its hourly p99 is {} ({} mean {:.1}{} over {} active hours), \
+             p = {:.1e}",
+            ev.principal.name,
+            (h + 1) % 24,
+            tail.p99,
+            tail.model,
+            stats.mean,
+            tail.variance,
+            stats.hours,
+            tail.p,
+        );
+        Some(Alert::from_event(
+            VOLUME,
+            Severity::High,
+            "Unusual volume of secret reads for this principal",
+            &group(ev, ""),
+            window_start(ev.time, 60),
+            ev,
+            reason,
+            &tags(ev.source),
+        ))
+    }
+}
+
+/// Upper tail of the fitted reads-per-hour distribution.
+struct Tail {
+    p: f64,
+    p99: u64,
+    model: &'static str,
+    variance: String,
+}
+
+impl Tail {
+    /// P(X >= count), and the 99th percentile.
+    fn of(s: &ReadStats, count: u32) -> Option<Tail> {
+        let k = u64::from(count - 1);
+        if s.hours >= 2 && s.variance > 1.5 * s.mean {
+            let r = s.mean * s.mean / (s.variance - s.mean);
+            let nb = NegativeBinomial::new(r, r / (r + s.mean)).ok()?;
+            Some(Tail {
+                p: nb.sf(k),
+                p99: nb.inverse_cdf(0.99),
+                model: "negative binomial",
+                variance: format!(", variance {:.1}", s.variance),
+            })
+        } else {
+            let pois = Poisson::new(s.mean).ok()?;
+            Some(Tail {
+                p: pois.sf(k),
+                p99: pois.inverse_cdf(0.99),
+                model: "Poisson",
+                variance: String::new(),
+            })
+        }
+    }
+}
+
+/// Source and principal, and a detail when the rule has one.
+fn group(ev: &AccessEvent<'_>, detail: &str) -> String {
+    format!("{}\u{0}{}\u{0}{detail}", ev.source, ev.principal.name)
+}
+
+fn tags(source: SourceSystem) -> [&'static str; 5] {
+    let store = match source {
+        SourceSystem::Kubernetes => "attack.t1552.007",
+        _ => "attack.t1555.006",
+    };
+    [
+        "baseline",
+        "attack.initial-access",
+        "attack.t1078",
+        "attack.credential-access",
+        store,
+    ]
+}
+
+fn fmt_hour(hour: u32) -> String {
+    DateTime::<Utc>::from_timestamp(i64::from(hour) * 3600, 0)
+        .map(|t| t.format("%Y-%m-%d %H:00").to_string())
+        .unwrap_or_default()
+}
+
+fn fmt_count(n: f64, exact: bool) -> String {
+    if exact {
+        format!("{n:.0}")
+    } else {
+        format!("about {n:.0}")
+    }
+}
+
+fn fmt_fp(fp: f64) -> String {
+    if fp > 0.0 {
+        format!(", answered with {:.1}% false positives", fp * 100.0)
+    } else {
+        String::new()
+    }
+}
+
+impl Detector for BaselineDetector {
+    /// The detector's name; its alerts carry the ids in [`RULES`].
+    fn id(&self) -> &'static str {
+        "baseline"
+    }
+
+    fn save_state(&self, dir: &Path) -> Result<(), crate::engine::EngineError> {
+        Ok(self.save(&dir.join(STATE_FILE))?)
+    }
+
+    fn on_event(&mut self, ev: &AccessEvent<'_>, out: &mut Vec<Alert>) {
+        self.store.advance(ev.time, self.cfg.idle_days);
+        let learned = self.store.learned(ev.time, self.cfg.learning_days);
+        let key = principal_key(ev.source, &ev.principal.name);
+        let f = self.facts(ev);
+        if let Some(p) = self.store.get_mut(key) {
+            p.advance(f.hour);
+        }
+        let p = self.store.get(key);
+        let novelty_matters = p.is_some_and(|p| p.age_hours(f.hour) >= self.cfg.learning_days * 24);
+        let done = if learned && f.secret_access {
+            self.check(ev, p, &f, out)
+        } else {
+            Outcomes::default()
+        };
+        let p = self
+            .store
+            .entry(key, f.hour, learned, self.cfg.max_principals);
+        p.observe(&f, novelty_matters);
+        p.flags |= done.flags;
+        for (i, reported) in done.reported_recent.into_iter().enumerate() {
+            if reported {
+                p.recent[i] = 0;
+            }
+        }
+    }
+
+    fn on_tick(&mut self, now: DateTime<Utc>, _out: &mut Vec<Alert>) {
+        self.store.advance(now, self.cfg.idle_days);
+    }
+}
