@@ -53,8 +53,6 @@ const KUBERNETES_KEYS: &[&str] = &[
     "userAgent",
     "requestURI",
     "stage",
-    "requestObject",
-    "responseObject",
     "annotations",
     "level",
     "source",
@@ -162,8 +160,16 @@ impl Event for SigmaView<'_, '_> {
             "request.mount_point" if !k8s => opt(&t.group)?,
             "request.remote_address" if !k8s => s(e.source_ips.first()?),
             "error" if !k8s => opt(&e.reason)?,
-            // Anything else: the redacted raw record.
+            // Anything else: the redacted raw record, parsed only when it can hold the field.
             _ => {
+                let head = path.split('.').next().unwrap_or(path);
+                // Top-level keys this record kind never has (the other source's names) are absent;
+                // for the rest, parse only when the key is in the text.
+                let keys = if k8s { KUBERNETES_KEYS } else { VAULT_KEYS };
+                let body = head == "requestObject" || head == "responseObject";
+                if (!keys.contains(&head) && !body) || !has_key(&e.raw, head) {
+                    return None;
+                }
                 let mut found = vec![];
                 collect(self.raw()?, path, &mut found);
                 return match found.len() {
@@ -232,7 +238,9 @@ impl Event for SigmaView<'_, '_> {
         } else {
             VAULT_KEYS
         };
-        Some(keys.iter().map(|k| Cow::Borrowed(*k)).collect())
+        let mut out: Vec<Cow<'_, str>> = keys.iter().map(|k| Cow::Borrowed(*k)).collect();
+        self.visit_body_keys(&mut |k| out.push(Cow::Borrowed(k)));
+        Some(out)
     }
 
     fn visit_top_level_keys(&self, visit: &mut dyn FnMut(&str)) -> bool {
@@ -242,8 +250,36 @@ impl Event for SigmaView<'_, '_> {
             VAULT_KEYS
         };
         keys.iter().for_each(|k| visit(k));
+        self.visit_body_keys(visit);
         true
     }
+}
+
+impl SigmaView<'_, '_> {
+    /// Request/response bodies are keys only when the record has them (most are Metadata level):
+    /// rules about bodies are then not even tried.
+    fn visit_body_keys(&self, visit: &mut dyn FnMut(&'static str)) {
+        for k in ["requestObject", "responseObject"] {
+            if self.ev.raw.contains(k) {
+                visit(k);
+            }
+        }
+    }
+}
+
+/// Whether `"key"` occurs in the JSON text.
+fn has_key(text: &str, key: &str) -> bool {
+    let mut from = 0;
+    while let Some(i) = text[from..].find(key) {
+        let at = from + i;
+        let before = at.checked_sub(1).map(|b| text.as_bytes()[b]);
+        let after = text.as_bytes().get(at + key.len()).copied();
+        if before == Some(b'"') && after == Some(b'"') {
+            return true;
+        }
+        from = at + key.len();
+    }
+    false
 }
 
 fn last<'x>(l: &'x StrList<'_>) -> Option<&'x str> {
