@@ -235,6 +235,26 @@ fn break_glass_sessions() {
         "{}",
         got[0].reason
     );
+    // Each session closes with a summary of everything the identity did in it.
+    let sessions = of(&alerts, "break-glass-session");
+    let who: Vec<_> = sessions.iter().map(|a| a.principal.as_str()).collect();
+    assert_eq!(sessions.len(), 5, "{who:?}");
+    let admin: Vec<_> = sessions
+        .iter()
+        .filter(|a| a.principal == "break-glass-admin")
+        .collect();
+    assert_eq!(admin.len(), 2);
+    let first = admin.iter().min_by_key(|a| a.first_seen).unwrap();
+    assert_eq!(first.event_ids.len(), 2, "{first:?}");
+    assert!(
+        first.reason.contains("2 events over 20 min"),
+        "{}",
+        first.reason
+    );
+    assert!(sessions
+        .iter()
+        .all(|a| a.break_glass && a.severity == Severity::Critical));
+    assert!(!sessions.iter().any(|a| a.principal == "oidc:carol"));
 }
 
 #[test]
