@@ -150,7 +150,20 @@ pub fn load(sources: &[RuleSource]) -> Result<RuleSet, RuleError> {
             }
             meta.insert(m.sigma_id.clone(), m);
         }
-        collection.rules.extend(parsed.rules);
+        // Rules for other products (windows, linux...) can never match audit events.
+        let (keep, skip): (Vec<_>, Vec<_>) = parsed.rules.into_iter().partition(|r| {
+            r.logsource
+                .product
+                .as_deref()
+                .is_none_or(|p| crate::sigma::detector::PRODUCTS.contains(&p))
+        });
+        for r in &skip {
+            tracing::warn!(file = %src.name, rule = %r.title, product = ?r.logsource.product, "Rule skipped: its product is not an audit source we read.");
+            if let Some(id) = &r.id {
+                meta.remove(id);
+            }
+        }
+        collection.rules.extend(keep);
         collection.correlations.extend(parsed.correlations);
         collection.filters.extend(parsed.filters);
     }

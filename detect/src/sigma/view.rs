@@ -13,6 +13,8 @@ use serde_json::Value;
 pub struct SigmaView<'e, 'a> {
     ev: &'e AccessEvent<'a>,
     raw: OnceCell<Option<Value>>,
+    /// Whether the raw record has a request / response body (searched once per event).
+    bodies: OnceCell<(bool, bool)>,
 }
 
 impl<'e, 'a> SigmaView<'e, 'a> {
@@ -20,6 +22,7 @@ impl<'e, 'a> SigmaView<'e, 'a> {
         SigmaView {
             ev,
             raw: OnceCell::new(),
+            bodies: OnceCell::new(),
         }
     }
 
@@ -259,10 +262,17 @@ impl SigmaView<'_, '_> {
     /// Request/response bodies are keys only when the record has them (most are Metadata level):
     /// rules about bodies are then not even tried.
     fn visit_body_keys(&self, visit: &mut dyn FnMut(&'static str)) {
-        for k in ["requestObject", "responseObject"] {
-            if self.ev.raw.contains(k) {
-                visit(k);
-            }
+        let (request, response) = *self.bodies.get_or_init(|| {
+            let raw = self.ev.raw.as_bytes();
+            // Bodies come after the metadata; most records have none.
+            let find = |k: &str| memchr::memmem::find(raw, k.as_bytes()).is_some();
+            (find("\"requestObject\""), find("\"responseObject\""))
+        });
+        if request {
+            visit("requestObject");
+        }
+        if response {
+            visit("responseObject");
         }
     }
 }
