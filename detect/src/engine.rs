@@ -14,6 +14,8 @@ const TICK: i64 = 60;
 
 /// The detectors, and the event-time clock that drives their ticks.
 pub struct Engine {
+    /// The rule engine, kept apart so rules can be reloaded with their state.
+    sigma: Option<SigmaDetector>,
     detectors: Vec<Box<dyn Detector>>,
     watermark: Option<DateTime<Utc>>,
     next_tick: Option<DateTime<Utc>>,
@@ -28,6 +30,11 @@ pub enum EngineError {
     Context(#[from] crate::context::ContextError),
     #[error(transparent)]
     Baseline(#[from] crate::baseline::BaselineError),
+    #[error("state {path}: {reason}")]
+    State {
+        path: std::path::PathBuf,
+        reason: String,
+    },
 }
 
 /// The config's lists, as rules see them (`field|expand: '%name%'`).
@@ -86,7 +93,7 @@ impl Engine {
             path: dir.to_path_buf(),
             source,
         })?;
-        for d in &self.detectors {
+        for d in self.all() {
             d.save_state(dir)?;
         }
         Ok(())
@@ -109,20 +116,43 @@ impl Engine {
             )?,
             None => crate::baseline::detector(&cfg.baseline),
         };
-        let sigma = SigmaDetector::new(rules, &reference_lists(cfg), cfg.alert_window_minutes)?;
+        let mut sigma = SigmaDetector::new(rules, &reference_lists(cfg), cfg.alert_window_minutes)?;
+        if let Some(dir) = state_dir {
+            sigma.load_state(dir)?;
+        }
         let mut detectors: Vec<Box<dyn Detector>> = vec![
-            Box::new(sigma),
             Box::new(BreakGlass::new(cfg)),
             Box::new(AnonymousSecretAccess::new(cfg)),
             Box::new(SecretValuesInAuditLog::new()),
         ];
         detectors.extend(crate::context::detectors(&cfg.context)?);
         detectors.push(Box::new(baseline));
-        Ok(Engine::with_detectors(detectors))
+        let mut engine = Engine::with_detectors(detectors);
+        engine.sigma = Some(sigma);
+        Ok(engine)
+    }
+
+    /// Swap in a new rule set (SIGHUP, rule files changed) without losing state: correlation
+    /// windows of rules that kept their id continue, every other detector is untouched.
+    pub fn reload_rules(&mut self, cfg: &DetectConfig, rules: &RuleSet) -> Result<(), EngineError> {
+        let mut fresh = SigmaDetector::new(rules, &reference_lists(cfg), cfg.alert_window_minutes)?;
+        if let Some(old) = &self.sigma {
+            fresh.take_state_from(old);
+        }
+        self.sigma = Some(fresh);
+        Ok(())
+    }
+
+    fn all(&self) -> impl Iterator<Item = &dyn Detector> {
+        self.sigma
+            .iter()
+            .map(|s| s as &dyn Detector)
+            .chain(self.detectors.iter().map(|d| d.as_ref()))
     }
 
     pub fn with_detectors(detectors: Vec<Box<dyn Detector>>) -> Engine {
         Engine {
+            sigma: None,
             detectors,
             watermark: None,
             next_tick: None,
@@ -131,7 +161,16 @@ impl Engine {
 
     /// Rule ids, in order.
     pub fn rules(&self) -> Vec<&'static str> {
-        self.detectors.iter().map(|d| d.id()).collect()
+        self.all().map(|d| d.id()).collect()
+    }
+
+    fn each_mut(&mut self, mut f: impl FnMut(&mut dyn Detector)) {
+        if let Some(s) = self.sigma.as_mut() {
+            f(s);
+        }
+        for d in &mut self.detectors {
+            f(d.as_mut());
+        }
     }
 
     /// Latest event time seen.
@@ -145,22 +184,83 @@ impl Engine {
             match self.next_tick {
                 None => self.next_tick = Some(ev.time + Duration::seconds(TICK)),
                 Some(t) if ev.time >= t => {
-                    for d in &mut self.detectors {
-                        d.on_tick(ev.time, out);
-                    }
+                    self.each_mut(|d| d.on_tick(ev.time, out));
                     self.next_tick = Some(ev.time + Duration::seconds(TICK));
                 }
                 Some(_) => {}
             }
         }
-        for d in &mut self.detectors {
-            d.on_event(ev, out);
-        }
+        self.each_mut(|d| d.on_event(ev, out));
     }
 
     pub fn flush(&mut self, out: &mut Vec<Alert>) {
-        for d in &mut self.detectors {
-            d.flush(out);
+        self.each_mut(|d| d.flush(out));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secretwatch_ingest::{Format, ParseOptions, Parsed, RecordParser};
+
+    fn feed(engine: &mut Engine, lines: &[String]) -> Vec<Alert> {
+        let opts = ParseOptions::default();
+        let mut parser = RecordParser::new(&opts, Format::Auto);
+        let mut out = vec![];
+        for l in lines {
+            parser.parse(l, &mut |p| {
+                if let Parsed::Event(ev) = p {
+                    engine.on_event(&ev, &mut out);
+                }
+            });
         }
+        out
+    }
+
+    fn denied(i: u32) -> String {
+        format!(
+            r#"{{"kind":"Event","apiVersion":"audit.k8s.io/v1","auditID":"d{i}","stage":"ResponseComplete","verb":"get","user":{{"username":"mallory"}},"objectRef":{{"resource":"secrets","namespace":"prod","name":"s{i}"}},"responseStatus":{{"code":403}},"stageTimestamp":"2026-11-03T10:00:{i:02}Z"}}"#
+        )
+    }
+
+    /// Half a burst before a reload and half after: the correlation window survives the reload,
+    /// and survives a save and restore of the state directory.
+    #[test]
+    fn rule_reload_and_state_dir_keep_correlation_windows() {
+        let cfg = DetectConfig::default();
+        let burst = |engine: &mut Engine, from: u32, to: u32| {
+            let lines: Vec<String> = (from..to).map(denied).collect();
+            feed(engine, &lines)
+                .into_iter()
+                .filter(|a| a.rule == "denied-secret-burst")
+                .count()
+        };
+        let mut engine = Engine::new(&cfg).unwrap();
+        assert_eq!(burst(&mut engine, 0, 12), 0);
+        engine
+            .reload_rules(&cfg, &load_rules(&cfg).unwrap())
+            .unwrap();
+        assert_eq!(
+            burst(&mut engine, 12, 24),
+            1,
+            "the reload kept the first 12 denials"
+        );
+
+        let dir = tempfile::tempdir().unwrap();
+        let mut first = Engine::new(&cfg).unwrap();
+        assert_eq!(burst(&mut first, 0, 12), 0);
+        first.save_state(dir.path()).unwrap();
+        let mut second = Engine::with_state(&cfg, Some(dir.path())).unwrap();
+        assert_eq!(
+            burst(&mut second, 12, 24),
+            1,
+            "the state directory kept the first 12 denials"
+        );
+        let mut fresh = Engine::new(&cfg).unwrap();
+        assert_eq!(
+            burst(&mut fresh, 12, 24),
+            0,
+            "without state 12 denials are not a burst"
+        );
     }
 }

@@ -49,6 +49,9 @@ impl ReferenceLists {
     }
 }
 
+/// The correlation state file's name inside a state directory.
+pub const STATE_FILE: &str = "sigma-correlations.json";
+
 /// Products whose rules can match our events; rules of other products are not loaded.
 pub const PRODUCTS: [&str; 5] = ["kubernetes", "vault", "aws", "azure", "gcp"];
 
@@ -128,6 +131,36 @@ impl SigmaDetector {
     }
 
     /// Rule ids that can alert.
+    /// Carry the correlation windows of `old` over (a rule reload keeps state; windows of rules
+    /// that kept their id continue, others start empty).
+    pub fn take_state_from(&mut self, old: &SigmaDetector) -> bool {
+        self.bursts = old.bursts.clone();
+        self.engine.import_state(old.engine.export_state())
+    }
+
+    /// Load correlation windows saved by [`Detector::save_state`] in `dir`, if present.
+    pub fn load_state(
+        &mut self,
+        dir: &std::path::Path,
+    ) -> Result<bool, crate::engine::EngineError> {
+        let path = dir.join(STATE_FILE);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => {
+                return Err(crate::engine::EngineError::State {
+                    path,
+                    reason: e.to_string(),
+                })
+            }
+        };
+        let snap = serde_json::from_str(&text).map_err(|e| crate::engine::EngineError::State {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
+        Ok(self.engine.import_state(snap))
+    }
+
     pub fn rule_ids(&self) -> Vec<String> {
         let mut v: Vec<String> = self
             .meta
@@ -317,6 +350,19 @@ impl Detector for SigmaDetector {
                 out.push(a);
             }
         }
+    }
+
+    fn save_state(&self, dir: &std::path::Path) -> Result<(), crate::engine::EngineError> {
+        let path = dir.join(STATE_FILE);
+        let err = |reason: String| crate::engine::EngineError::State {
+            path: path.clone(),
+            reason,
+        };
+        let text =
+            serde_json::to_vec(&self.engine.export_state()).map_err(|e| err(e.to_string()))?;
+        let tmp = path.with_extension("json.tmp");
+        std::fs::write(&tmp, text).map_err(|e| err(e.to_string()))?;
+        std::fs::rename(&tmp, &path).map_err(|e| err(e.to_string()))
     }
 
     fn on_tick(&mut self, now: DateTime<Utc>, _out: &mut Vec<Alert>) {
