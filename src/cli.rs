@@ -36,6 +36,21 @@ pub enum Command {
     /// Detection rules.
     #[command(subcommand)]
     Rules(RulesCommand),
+    /// Run the live service: HTTP ingest (audit webhook, JSON lines), files given here, alerts to
+    /// DATA_DIR/alerts.jsonl, health and metrics. Stops on SIGTERM or Ctrl-C, saving state.
+    Serve {
+        /// TOML config file.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Overrides serve.listen (use 127.0.0.1:0 for any free port).
+        #[arg(long)]
+        listen: Option<String>,
+        /// Overrides serve.data_dir.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Files or directories to read at start (e.g. the sample data).
+        files: Vec<PathBuf>,
+    },
     /// Precision and recall per detection over a labeled dataset (labels.jsonl from `datasets generate`).
     Eval {
         /// labels.jsonl
@@ -219,6 +234,31 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Rules(cmd) => crate::rules_cmd::run(cmd),
+        Command::Serve {
+            config,
+            listen,
+            data_dir,
+            files,
+        } => {
+            let mut cfg = Config::load(config.as_deref())?;
+            if let Some(l) = listen {
+                cfg.serve.listen = l;
+            }
+            if let Some(d) = data_dir {
+                cfg.serve.data_dir = d;
+            }
+            let errs = cfg.validate();
+            if !errs.is_empty() {
+                anyhow::bail!("{}", errs.join("; "));
+            }
+            init_tracing(if cfg.log.level == "warn" {
+                "info"
+            } else {
+                &cfg.log.level
+            });
+            crate::serve::run(cfg, files)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Eval {
             labels,
             config,

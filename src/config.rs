@@ -20,6 +20,72 @@ pub struct Config {
     pub detect: DetectConfig,
     #[serde(default)]
     pub log: LogConfig,
+    #[serde(default)]
+    pub serve: ServeConfig,
+}
+
+/// `secretwatch serve`: the live service.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServeConfig {
+    /// Address of the HTTP server (ingest, health, metrics).
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// Alerts (`alerts.jsonl`), learned state (`state/`) and the dead-letter file live here.
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    /// Bearer token required on `POST /ingest/*`; unset means no authentication (loopback use).
+    /// Give it through the environment (`SECRETWATCH_SERVE__INGEST_TOKEN`), not in the file.
+    #[serde(default)]
+    pub ingest_token: Option<Secret>,
+    /// Largest request body accepted.
+    #[serde(default = "default_max_body")]
+    pub max_body_bytes: usize,
+    /// Batches of events waiting for detection; when full, ingest answers 503 with Retry-After.
+    #[serde(default = "default_queue")]
+    pub queue_batches: usize,
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:8080".into()
+}
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("data")
+}
+fn default_max_body() -> usize {
+    16 * 1024 * 1024
+}
+fn default_queue() -> usize {
+    256
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        toml::from_str("").expect("defaults deserialize")
+    }
+}
+
+/// A credential: never printed (`Debug` and `Display` show `[redacted]`).
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl std::fmt::Display for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -169,6 +235,26 @@ impl Config {
         if self.ingest.vault_max_pending == 0 {
             errs.push("ingest.vault_max_pending: must be at least 1".into());
         }
+        if self.serve.listen.parse::<std::net::SocketAddr>().is_err() {
+            errs.push(format!(
+                "serve.listen: {:?} is not an address:port",
+                self.serve.listen
+            ));
+        }
+        if self
+            .serve
+            .ingest_token
+            .as_ref()
+            .is_some_and(|t| t.expose().len() < 16)
+        {
+            errs.push("serve.ingest_token: shorter than 16 characters".into());
+        }
+        if self.serve.max_body_bytes < 1024 {
+            errs.push("serve.max_body_bytes: must be at least 1024".into());
+        }
+        if self.serve.queue_batches == 0 {
+            errs.push("serve.queue_batches: must be at least 1".into());
+        }
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             errs.push(format!(
                 "log.level: {:?} is not a level or filter",
@@ -243,6 +329,22 @@ mod tests {
         let from_example: Config = toml::from_str(DEFAULT_TOML).unwrap();
         let defaults = Config::load_with_env(None, &[]).unwrap();
         assert_eq!(format!("{from_example:?}"), format!("{defaults:?}"));
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let env = vec![(
+            "SECRETWATCH_SERVE__INGEST_TOKEN".to_string(),
+            "tok-0123456789abcdef-canary".to_string(),
+        )];
+        let cfg = Config::load_with_env(None, &env).unwrap();
+        let shown = format!("{cfg:?} {}", cfg.serve.ingest_token.as_ref().unwrap());
+        assert!(!shown.contains("canary"), "{shown}");
+        assert!(shown.contains("[redacted]"));
+        assert_eq!(
+            cfg.serve.ingest_token.unwrap().expose(),
+            "tok-0123456789abcdef-canary"
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@ mod merge;
 mod rules_cmd;
 mod sample_config;
 mod scan;
+mod serve;
 
 use std::process::ExitCode;
 

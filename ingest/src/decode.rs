@@ -27,6 +27,9 @@ pub struct IngestStats {
     /// Events from which ingest removed secret values.
     pub redacted_events: u64,
     pub events_by_source: BTreeMap<&'static str, u64>,
+    /// The first few errors, `location: reason` (for answers to a sender).
+    #[serde(skip)]
+    pub first_errors: Vec<String>,
 }
 
 impl IngestStats {
@@ -82,6 +85,11 @@ impl Accounting<'_> {
     fn error(&mut self, err: &ParseError, source: &str, line: u64, text: &str) {
         self.stats.bad += 1;
         *self.stats.bad_by_kind.entry(err.kind()).or_default() += 1;
+        if self.stats.first_errors.len() < 5 {
+            self.stats
+                .first_errors
+                .push(format!("{source}:{line}: {err}"));
+        }
         if *self.warned < WARN_BUDGET {
             *self.warned += 1;
             warn!(location = %format!("{source}:{line}"), kind = err.kind(), error = %err, "Bad record sent to dead-letter.");

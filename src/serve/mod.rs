@@ -1,0 +1,161 @@
+//! `secretwatch serve`: the live service. HTTP ingest (the API server's audit webhook and JSON
+//! lines) and files at start, one detection thread, alerts appended to `alerts.jsonl` in the
+//! data dir, state saved at shutdown (SIGTERM or Ctrl-C).
+
+mod http;
+mod metrics;
+mod pipeline;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use secretwatch_detect::Engine;
+use tracing::info;
+
+use crate::config::Config;
+
+pub use http::{app, AppState};
+pub use pipeline::Batch;
+
+/// Events per batch when reading files.
+const FILE_BATCH: usize = 4096;
+
+pub fn run(cfg: Config, files: Vec<PathBuf>) -> Result<()> {
+    let data = cfg.serve.data_dir.clone();
+    std::fs::create_dir_all(&data)
+        .with_context(|| format!("creating data dir {}", data.display()))?;
+    let state_dir = data.join("state");
+    let engine = Engine::with_state(&cfg.detect, Some(&state_dir))
+        .context("loading detection rules and state")?;
+    let files = crate::scan::expand_inputs(&files)?;
+    let metrics = Arc::new(metrics::Metrics::default());
+    let (tx, rx) = tokio::sync::mpsc::channel::<Batch>(cfg.serve.queue_batches);
+    let detection = {
+        let (alerts, state_dir, metrics) = (
+            data.join("alerts.jsonl"),
+            state_dir.clone(),
+            metrics.clone(),
+        );
+        std::thread::Builder::new()
+            .name("detection".into())
+            .spawn(move || pipeline::run(engine, rx, alerts, state_dir, metrics))?
+    };
+    let opts = Arc::new(cfg.parse_options());
+    let state = AppState {
+        tx: tx.clone(),
+        metrics: metrics.clone(),
+        token: cfg.serve.ingest_token.clone(),
+        opts: opts.clone(),
+        dead_letter: data.join("dead-letter.jsonl"),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let served: Result<()> = runtime.block_on(async {
+        // Files given on the command line go through the same queue, with backpressure.
+        if !files.is_empty() {
+            let (tx, opts, format, dead, metrics) = (
+                tx.clone(),
+                opts.clone(),
+                cfg.format(),
+                data.join("dead-letter.jsonl"),
+                metrics.clone(),
+            );
+            tokio::task::spawn_blocking(move || {
+                read_files(files, &opts, format, &dead, &tx, &metrics)
+            });
+        }
+        drop(tx);
+        let listener = tokio::net::TcpListener::bind(&cfg.serve.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", cfg.serve.listen))?;
+        let addr = listener.local_addr()?;
+        info!(%addr, auth = cfg.serve.ingest_token.is_some(), "Listening.");
+        eprintln!("secretwatch: listening on http://{addr}");
+        axum::serve(listener, app(state, cfg.serve.max_body_bytes))
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+            .context("HTTP server")?;
+        info!("HTTP server stopped; draining detection.");
+        Ok(())
+    });
+    // The router (and its sender) is gone with the runtime: the detection thread drains and stops.
+    drop(runtime);
+    let detected = detection
+        .join()
+        .map_err(|_| anyhow::anyhow!("the detection thread panicked"))?;
+    served?;
+    detected
+}
+
+fn read_files(
+    files: Vec<PathBuf>,
+    opts: &secretwatch_ingest::ParseOptions,
+    format: secretwatch_ingest::Format,
+    dead: &std::path::Path,
+    tx: &tokio::sync::mpsc::Sender<Batch>,
+    metrics: &metrics::Metrics,
+) {
+    let inputs = match files
+        .iter()
+        .map(|f| secretwatch_ingest::Input::open(f))
+        .collect::<Result<Vec<_>, _>>()
+    {
+        Ok(i) => i,
+        Err(e) => {
+            tracing::error!(error = %e, "Cannot read input file.");
+            return;
+        }
+    };
+    let mut batch = Vec::with_capacity(FILE_BATCH);
+    let send = |batch: Vec<_>| {
+        metrics
+            .queue_batches
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        tx.blocking_send(Batch { events: batch }).is_ok()
+    };
+    let res = crate::merge::read_all(inputs, opts, format, Some(dead), &mut |ev| {
+        batch.push(ev.clone().into_owned());
+        if batch.len() >= FILE_BATCH {
+            let full = std::mem::replace(&mut batch, Vec::with_capacity(FILE_BATCH));
+            send(full);
+        }
+    });
+    match res {
+        Ok(stats) => {
+            metrics.add_events(&stats.events_by_source);
+            metrics
+                .bad_records
+                .fetch_add(stats.bad, std::sync::atomic::Ordering::Relaxed);
+            info!(events = stats.events, bad = stats.bad, "Input files read.");
+        }
+        Err(e) => tracing::error!(error = %e, "Reading input files failed."),
+    }
+    if !batch.is_empty() {
+        send(batch);
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    info!("Shutdown signal received.");
+}

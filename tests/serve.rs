@@ -1,0 +1,259 @@
+//! `secretwatch serve` end to end: the audit webhook over real HTTP on loopback, auth, bad input,
+//! alerts in the data dir, metrics and health, graceful shutdown on SIGTERM with state saved.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{bin, k8s_line};
+
+const TOKEN: &str = "test-token-0123456789abcdef";
+
+struct Server {
+    child: Child,
+    addr: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(data: &std::path::Path, files: &[&str]) -> Server {
+    let mut child = Command::new(bin())
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            data.to_str().unwrap(),
+        ])
+        .args(files)
+        .env("SECRETWATCH_SERVE__INGEST_TOKEN", TOKEN)
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    let addr = loop {
+        line.clear();
+        assert!(
+            err.read_line(&mut line).unwrap() > 0,
+            "server exited before listening"
+        );
+        if let Some(a) = line
+            .trim()
+            .strip_prefix("secretwatch: listening on http://")
+        {
+            break a.to_string();
+        }
+    };
+    // Keep draining stderr so the server never blocks on a full pipe.
+    std::thread::spawn(move || {
+        let mut sink = String::new();
+        let _ = err.read_to_string(&mut sink);
+    });
+    Server { child, addr }
+}
+
+/// One HTTP/1.1 request; returns (status, body).
+fn http(addr: &str, method: &str, path: &str, token: Option<&str>, body: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n{auth}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    let status = resp.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let body = resp
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !f() {
+        assert!(Instant::now() < deadline, "gave up waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn audit_webhook_to_alerts_with_auth_bad_input_metrics_and_graceful_shutdown() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut server = start(&data, &[]);
+    let addr = server.addr.clone();
+
+    // The API server's webhook backend POSTs an EventList.
+    let items = [
+        k8s_line(
+            "w1",
+            "system:serviceaccount:dev:build-bot",
+            "list",
+            None,
+            None,
+            200,
+            "2026-11-03T10:00:00Z",
+        ),
+        k8s_line(
+            "w2",
+            "system:serviceaccount:dev:build-bot",
+            "get",
+            Some("dev"),
+            Some("db"),
+            200,
+            "2026-11-03T10:00:01Z",
+        ),
+    ];
+    let list = format!(
+        r#"{{"kind":"EventList","apiVersion":"audit.k8s.io/v1","metadata":{{}},"items":[{}]}}"#,
+        items.join(",")
+    );
+
+    let (status, body) = http(&addr, "POST", "/ingest/k8s-audit", None, &list);
+    assert_eq!(status, 401, "{body}");
+    let (status, body) = http(
+        &addr,
+        "POST",
+        "/ingest/k8s-audit",
+        Some("wrong-token-0123456789abcd"),
+        &list,
+    );
+    assert_eq!(status, 401, "{body}");
+
+    let (status, body) = http(&addr, "POST", "/ingest/k8s-audit", Some(TOKEN), &list);
+    assert_eq!(status, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["accepted"], 2, "{body}");
+
+    // Bad input: 400 with where and why; a partly bad list is accepted with the errors listed.
+    let (status, body) = http(
+        &addr,
+        "POST",
+        "/ingest/k8s-audit",
+        Some(TOKEN),
+        r#"{"kind":"EventList","items":[{"auditID":"x"}]}"#,
+    );
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("items[0]"), "{body}");
+    let (status, body) = http(&addr, "POST", "/ingest/syslog", Some(TOKEN), "{}");
+    assert_eq!(status, 404, "{body}");
+    // JSON lines of Vault audit entries.
+    let vault = r#"{"time":"2026-11-03T10:01:00Z","type":"response","auth":{"display_name":"root","policies":["root"]},"request":{"id":"v1","operation":"read","mount_type":"kv","path":"secret/data/prod/db"}}"#;
+    let (status, body) = http(
+        &addr,
+        "POST",
+        "/ingest/vault",
+        Some(TOKEN),
+        &format!("{vault}\nnot json\n"),
+    );
+    assert_eq!(status, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        (v["accepted"].as_u64(), v["rejected"].as_u64()),
+        (Some(1), Some(1)),
+        "{body}"
+    );
+    assert!(
+        v["errors"][0].as_str().unwrap().contains("http:2"),
+        "{body}"
+    );
+
+    let alerts_path = data.join("alerts.jsonl");
+    let rules = || -> Vec<String> {
+        std::fs::read_to_string(&alerts_path)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["rule"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect()
+    };
+    wait_for("alerts", || {
+        let r = rules();
+        r.contains(&"k8s-secrets-list-cluster-wide".to_string())
+            && r.contains(&"break-glass-use".to_string())
+    });
+
+    let (status, metrics) = http(&addr, "GET", "/metrics", None, "");
+    assert_eq!(status, 200);
+    assert!(
+        metrics.contains("secretwatch_events_total{source=\"kubernetes\"} 2"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(
+            "secretwatch_alerts_total{rule=\"k8s-secrets-list-cluster-wide\",severity=\"high\"} 1"
+        ),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("secretwatch_bad_records_total 2"),
+        "{metrics}"
+    );
+    let (status, health) = http(&addr, "GET", "/api/health", None, "");
+    assert_eq!(status, 200);
+    assert!(health.contains("\"status\":\"ok\""), "{health}");
+    assert!(std::fs::read_to_string(data.join("dead-letter.jsonl"))
+        .unwrap()
+        .contains("http:2"));
+
+    // SIGTERM: drains, writes the break-glass session summary, saves state, exits 0.
+    let pid = server.child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let status = server.child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    assert!(data.join("state/baseline.json").exists());
+    assert!(rules().contains(&"break-glass-session".to_string()));
+}
+
+#[test]
+fn files_given_at_start_are_scanned() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("audit.jsonl");
+    std::fs::write(
+        &f,
+        k8s_line(
+            "f1",
+            "system:anonymous",
+            "get",
+            Some("prod"),
+            Some("db"),
+            200,
+            "2026-11-03T10:00:00Z",
+        ),
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    let server = start(&data, &[f.to_str().unwrap()]);
+    wait_for("the file's alert", || {
+        std::fs::read_to_string(data.join("alerts.jsonl"))
+            .unwrap_or_default()
+            .contains("anonymous-secret-access")
+    });
+    let (_, health) = http(&server.addr, "GET", "/api/health", None, "");
+    assert!(health.contains("\"events\":1"), "{health}");
+}
