@@ -257,3 +257,93 @@ fn files_given_at_start_are_scanned() {
     let (_, health) = http(&server.addr, "GET", "/api/health", None, "");
     assert!(health.contains("\"events\":1"), "{health}");
 }
+
+/// The canary fixtures through the live service: no planted secret in any answer, in the alerts
+/// file, the dead-letter file, the saved state or the server's own log.
+#[test]
+fn planted_canaries_never_leak_through_the_service() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut child = Command::new(bin())
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            data.to_str().unwrap(),
+        ])
+        .env("SECRETWATCH_SERVE__INGEST_TOKEN", TOKEN)
+        .env("RUST_LOG", "trace")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut log = String::new();
+    let addr = loop {
+        let mut line = String::new();
+        assert!(
+            err.read_line(&mut line).unwrap() > 0,
+            "server exited: {log}"
+        );
+        log.push_str(&line);
+        if let Some(a) = line
+            .trim()
+            .strip_prefix("secretwatch: listening on http://")
+        {
+            break a.to_string();
+        }
+    };
+    let rest = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err.read_to_string(&mut s);
+        s
+    });
+    let mut answers = String::new();
+    for f in ["canary-k8s.jsonl", "canary-vault.jsonl"] {
+        let body = std::fs::read_to_string(common::fixtures().join(f)).unwrap();
+        let (status, answer) = http(&addr, "POST", "/ingest/auto", Some(TOKEN), &body);
+        assert_eq!(status, 200, "{answer}");
+        answers.push_str(&answer);
+    }
+    wait_for("the secret-values alert", || {
+        std::fs::read_to_string(data.join("alerts.jsonl"))
+            .unwrap_or_default()
+            .contains("secret-values-in-audit-log")
+    });
+    let (_, metrics) = http(&addr, "GET", "/metrics", None, "");
+    answers.push_str(&metrics);
+    assert!(Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    assert!(child.wait().unwrap().success());
+    log.push_str(&rest.join().unwrap());
+
+    let mut outputs = vec![("answers", answers), ("log", log)];
+    for f in [
+        "alerts.jsonl",
+        "dead-letter.jsonl",
+        "state/baseline.json",
+        "state/sigma-correlations.json",
+    ] {
+        outputs.push((
+            f,
+            std::fs::read_to_string(data.join(f)).unwrap_or_else(|e| panic!("{f}: {e}")),
+        ));
+    }
+    assert!(
+        outputs[3].1.lines().count() >= 4,
+        "bad canary records were dead-lettered"
+    );
+    let canaries = std::fs::read_to_string(common::fixtures().join("canaries.txt")).unwrap();
+    for c in canaries
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+    {
+        for (name, text) in &outputs {
+            assert!(!text.contains(c), "canary {c} in {name}");
+        }
+    }
+}
