@@ -44,6 +44,9 @@ pub struct ServeConfig {
     /// Batches of events waiting for detection; when full, ingest answers 503 with Retry-After.
     #[serde(default = "default_queue")]
     pub queue_batches: usize,
+    /// Address to accept Vault's `socket` audit device on (newline-delimited JSON over TCP).
+    #[serde(default)]
+    pub vault_socket: Option<String>,
 }
 
 fn default_listen() -> String {
@@ -171,8 +174,10 @@ pub const DEFAULT_TOML: &str = include_str!("../secretwatch.example.toml");
 impl Config {
     /// Read `path` (or nothing), apply environment overrides, validate.
     pub fn load(path: Option<&Path>) -> Result<Config> {
+        // Only `SECRETWATCH_<SECTION>__<KEY>`: other SECRETWATCH_* variables (Kubernetes service
+        // links such as SECRETWATCH_PORT for a Service named secretwatch) are not ours.
         let vars: Vec<(String, String)> = std::env::vars()
-            .filter(|(k, _)| k.starts_with(ENV_PREFIX))
+            .filter(|(k, _)| k.starts_with(ENV_PREFIX) && k.contains("__"))
             .collect();
         Self::load_with_env(path, &vars)
     }
@@ -248,6 +253,11 @@ impl Config {
             .is_some_and(|t| t.expose().len() < 16)
         {
             errs.push("serve.ingest_token: shorter than 16 characters".into());
+        }
+        if let Some(a) = &self.serve.vault_socket {
+            if a.parse::<std::net::SocketAddr>().is_err() {
+                errs.push(format!("serve.vault_socket: {a:?} is not an address:port"));
+            }
         }
         if self.serve.max_body_bytes < 1024 {
             errs.push("serve.max_body_bytes: must be at least 1024".into());

@@ -15,6 +15,7 @@ const TOKEN: &str = "test-token-0123456789abcdef";
 struct Server {
     child: Child,
     addr: String,
+    vault: Option<String>,
 }
 
 impl Drop for Server {
@@ -25,6 +26,10 @@ impl Drop for Server {
 }
 
 fn start(data: &std::path::Path, files: &[&str]) -> Server {
+    start_with(data, files, &[])
+}
+
+fn start_with(data: &std::path::Path, files: &[&str], env: &[(&str, &str)]) -> Server {
     let mut child = Command::new(bin())
         .args([
             "serve",
@@ -34,6 +39,7 @@ fn start(data: &std::path::Path, files: &[&str]) -> Server {
             data.to_str().unwrap(),
         ])
         .args(files)
+        .envs(env.iter().copied())
         .env("SECRETWATCH_SERVE__INGEST_TOKEN", TOKEN)
         .env_remove("RUST_LOG")
         .stdout(Stdio::null())
@@ -42,12 +48,19 @@ fn start(data: &std::path::Path, files: &[&str]) -> Server {
         .unwrap();
     let mut err = BufReader::new(child.stderr.take().unwrap());
     let mut line = String::new();
+    let mut vault = None;
     let addr = loop {
         line.clear();
         assert!(
             err.read_line(&mut line).unwrap() > 0,
             "server exited before listening"
         );
+        if let Some(a) = line
+            .trim()
+            .strip_prefix("secretwatch: vault audit socket on ")
+        {
+            vault = Some(a.to_string());
+        }
         if let Some(a) = line
             .trim()
             .strip_prefix("secretwatch: listening on http://")
@@ -60,7 +73,7 @@ fn start(data: &std::path::Path, files: &[&str]) -> Server {
         let mut sink = String::new();
         let _ = err.read_to_string(&mut sink);
     });
-    Server { child, addr }
+    Server { child, addr, vault }
 }
 
 /// One HTTP/1.1 request; returns (status, body).
@@ -346,4 +359,47 @@ fn planted_canaries_never_leak_through_the_service() {
             assert!(!text.contains(c), "canary {c} in {name}");
         }
     }
+}
+
+#[test]
+fn vault_socket_audit_device_pairs_entries_and_dead_letters_bad_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = start_with(
+        &data,
+        &[],
+        &[("SECRETWATCH_SERVE__VAULT_SOCKET", "127.0.0.1:0")],
+    );
+    let vault_addr = server.vault.clone().expect("the socket is announced");
+    let entry = |kind: &str| {
+        format!(
+            r#"{{"time":"2026-11-03T02:00:00Z","type":"{kind}","auth":{{"client_token":"hmac-sha256:aa","display_name":"root","policies":["root"]}},"request":{{"id":"sock-1","operation":"read","mount_type":"kv","path":"secret/data/prod/db","remote_address":"10.0.0.5"}}}}"#
+        )
+    };
+    // Vault is the client: it dials and writes newline-delimited JSON.
+    let mut sock = TcpStream::connect(&vault_addr).unwrap();
+    write!(
+        sock,
+        "{}\n{{broken\n{}\n",
+        entry("request"),
+        entry("response")
+    )
+    .unwrap();
+    sock.flush().unwrap();
+    drop(sock);
+    wait_for("the root-token alert", || {
+        std::fs::read_to_string(data.join("alerts.jsonl"))
+            .unwrap_or_default()
+            .contains("break-glass-use")
+    });
+    let (_, health) = http(&server.addr, "GET", "/api/health", None, "");
+    let v: serde_json::Value = serde_json::from_str(&health).unwrap();
+    assert_eq!(
+        v["events"], 1,
+        "request and response are one access: {health}"
+    );
+    assert_eq!(v["bad_records"], 1, "{health}");
+    assert!(std::fs::read_to_string(data.join("dead-letter.jsonl"))
+        .unwrap()
+        .contains("vault-socket:"));
 }

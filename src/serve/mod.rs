@@ -5,6 +5,7 @@
 mod http;
 mod metrics;
 mod pipeline;
+mod vault_socket;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -66,6 +67,21 @@ pub fn run(cfg: Config, files: Vec<PathBuf>) -> Result<()> {
             tokio::task::spawn_blocking(move || {
                 read_files(files, &opts, format, &dead, &tx, &metrics)
             });
+        }
+        if let Some(addr) = &cfg.serve.vault_socket {
+            let l = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen for the Vault audit socket on {addr}"))?;
+            let bound = l.local_addr()?;
+            info!(addr = %bound, "Vault audit socket listening.");
+            eprintln!("secretwatch: vault audit socket on {bound}");
+            tokio::spawn(vault_socket::accept(
+                l,
+                tx.clone(),
+                opts.clone(),
+                data.join("dead-letter.jsonl"),
+                metrics.clone(),
+            ));
         }
         drop(tx);
         let listener = tokio::net::TcpListener::bind(&cfg.serve.listen)
