@@ -15,4 +15,6 @@ pub use detector::Detector;
 pub use engine::Engine;
 
 #[cfg(test)]
+mod test_support;
+#[cfg(test)]
 mod tests;

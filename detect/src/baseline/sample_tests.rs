@@ -10,34 +10,13 @@
 //! against a mean of 0.9.
 
 use std::collections::{BTreeMap, HashSet};
-use std::path::{Path, PathBuf};
 
-use secretwatch_ingest::{AccessEvent, Decoder, Format, Input, ParseOptions};
 use serde_json::Value;
 
 use crate::baseline::{detector, BaselineConfig, NEW_SOURCE, RULES, UNKNOWN_PRINCIPAL, VOLUME};
 use crate::detector::Detector;
+use crate::test_support::{read_events, sample_dir};
 use crate::Alert;
-
-fn sample_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../datasets/sample")
-}
-
-fn read_events(files: &[&str]) -> Vec<AccessEvent<'static>> {
-    let opts = ParseOptions::default();
-    let mut decoder = Decoder::new(&opts, Format::Auto, None);
-    let mut events = vec![];
-    for f in files {
-        let mut input = Input::open(&sample_dir().join(f)).unwrap();
-        decoder
-            .read_input(&mut input, &mut |e| events.push(e.into_owned()))
-            .unwrap();
-    }
-    decoder.finish(&mut |e| events.push(e)).unwrap();
-    assert_eq!(decoder.stats.bad, 0);
-    events.sort_by_key(|e| e.time);
-    events
-}
 
 #[test]
 fn sample_unknown_principal_story_is_found_and_benign_traffic_is_quiet() {

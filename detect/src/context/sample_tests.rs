@@ -9,17 +9,12 @@
 //! namespaces is a cluster-wide-list story, and all namespaces are not its own.
 
 use std::collections::{BTreeMap, HashSet};
-use std::path::{Path, PathBuf};
 
-use secretwatch_ingest::{AccessEvent, Decoder, Format, Input, ParseOptions};
 use serde_json::Value;
 
 use crate::context::{detectors, ContextConfig, SyncMapping, TeamConfig};
+use crate::test_support::{read_events, sample_dir};
 use crate::{Alert, Engine};
-
-fn sample_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../datasets/sample")
-}
 
 fn strings(v: &Value) -> Vec<String> {
     v.as_array()
@@ -97,22 +92,6 @@ fn config_from_manifest(m: &Value) -> ContextConfig {
         cfg.sync.push(mapping);
     }
     cfg
-}
-
-fn read_events(files: &[&str]) -> Vec<AccessEvent<'static>> {
-    let opts = ParseOptions::default();
-    let mut decoder = Decoder::new(&opts, Format::Auto, None);
-    let mut events = vec![];
-    for f in files {
-        let mut input = Input::open(&sample_dir().join(f)).unwrap();
-        decoder
-            .read_input(&mut input, &mut |e| events.push(e.into_owned()))
-            .unwrap();
-    }
-    decoder.finish(&mut |e| events.push(e)).unwrap();
-    assert_eq!(decoder.stats.bad, 0);
-    events.sort_by_key(|e| e.time);
-    events
 }
 
 const OURS: [&str; 5] = [

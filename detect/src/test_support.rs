@@ -1,0 +1,26 @@
+//! Shared by the tests that run detectors over the committed sample dataset.
+
+use std::path::{Path, PathBuf};
+
+use secretwatch_ingest::{AccessEvent, Decoder, Format, Input, ParseOptions};
+
+pub fn sample_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../datasets/sample")
+}
+
+/// Every event of the sample files, owned and in time order (as `scan` merges its inputs).
+pub fn read_events(files: &[&str]) -> Vec<AccessEvent<'static>> {
+    let opts = ParseOptions::default();
+    let mut decoder = Decoder::new(&opts, Format::Auto, None);
+    let mut events = vec![];
+    for f in files {
+        let mut input = Input::open(&sample_dir().join(f)).unwrap();
+        decoder
+            .read_input(&mut input, &mut |e| events.push(e.into_owned()))
+            .unwrap();
+    }
+    decoder.finish(&mut |e| events.push(e)).unwrap();
+    assert_eq!(decoder.stats.bad, 0);
+    events.sort_by_key(|e| e.time);
+    events
+}
