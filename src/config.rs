@@ -47,6 +47,14 @@ pub struct ServeConfig {
     /// Address to accept Vault's `socket` audit device on (newline-delimited JSON over TCP).
     #[serde(default)]
     pub vault_socket: Option<String>,
+    /// Save the learned state at least this often (seconds), not only at shutdown, so a crash
+    /// loses at most this much learning.
+    #[serde(default = "default_checkpoint")]
+    pub checkpoint_seconds: u64,
+}
+
+fn default_checkpoint() -> u64 {
+    300
 }
 
 fn default_listen() -> String {
@@ -261,6 +269,9 @@ impl Config {
         }
         if self.serve.max_body_bytes < 1024 {
             errs.push("serve.max_body_bytes: must be at least 1024".into());
+        }
+        if self.serve.checkpoint_seconds == 0 {
+            errs.push("serve.checkpoint_seconds: must be at least 1".into());
         }
         if self.serve.queue_batches == 0 {
             errs.push("serve.queue_batches: must be at least 1".into());

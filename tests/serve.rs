@@ -403,3 +403,41 @@ fn vault_socket_audit_device_pairs_entries_and_dead_letters_bad_lines() {
         .unwrap()
         .contains("vault-socket:"));
 }
+
+#[test]
+fn state_is_checkpointed_while_running() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = start_with(
+        &data,
+        &[],
+        &[("SECRETWATCH_SERVE__CHECKPOINT_SECONDS", "1")],
+    );
+    let state = data.join("state/baseline.json");
+    // A batch now and another after the interval: the second one triggers a checkpoint.
+    let post = |id: &str| {
+        let line = k8s_line(
+            id,
+            "oidc:alice@example.com",
+            "get",
+            Some("dev"),
+            Some("db"),
+            200,
+            "2026-11-03T10:00:00Z",
+        );
+        let (status, body) = http(
+            &server.addr,
+            "POST",
+            "/ingest/k8s-audit",
+            Some(TOKEN),
+            &line,
+        );
+        assert_eq!(status, 200, "{body}");
+    };
+    post("c1");
+    wait_for("a checkpoint", || {
+        post("c2");
+        std::thread::sleep(Duration::from_millis(200));
+        state.exists()
+    });
+}

@@ -38,9 +38,10 @@ pub fn run(cfg: Config, files: Vec<PathBuf>) -> Result<()> {
             state_dir.clone(),
             metrics.clone(),
         );
+        let checkpoint = std::time::Duration::from_secs(cfg.serve.checkpoint_seconds);
         std::thread::Builder::new()
             .name("detection".into())
-            .spawn(move || pipeline::run(engine, rx, alerts, state_dir, metrics))?
+            .spawn(move || pipeline::run(engine, rx, alerts, state_dir, metrics, checkpoint))?
     };
     let opts = Arc::new(cfg.parse_options());
     let state = AppState {

@@ -28,6 +28,7 @@ pub fn run(
     alerts_path: PathBuf,
     state_dir: PathBuf,
     metrics: Arc<Metrics>,
+    checkpoint: std::time::Duration,
 ) -> Result<()> {
     let file = OpenOptions::new()
         .create(true)
@@ -46,12 +47,20 @@ pub fn run(
         sink.flush()?;
         Ok(())
     };
+    let mut last_save = std::time::Instant::now();
     while let Some(batch) = rx.blocking_recv() {
         metrics.queue_batches.fetch_sub(1, Ordering::Relaxed);
         for ev in &batch.events {
             engine.on_event(ev, &mut pending);
         }
         deliver(&mut pending, &mut sink)?;
+        // Checkpoint on the wall clock: the service's concern, not the detectors'.
+        if last_save.elapsed() >= checkpoint {
+            engine
+                .save_state(&state_dir)
+                .with_context(|| format!("saving state to {}", state_dir.display()))?;
+            last_save = std::time::Instant::now();
+        }
     }
     engine.flush(&mut pending);
     deliver(&mut pending, &mut sink)?;
