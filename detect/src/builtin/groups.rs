@@ -14,7 +14,8 @@ impl WindowedGroups {
     /// True the first time `key` is seen in the window starting at `window_start`.
     pub fn first_in_window(&mut self, key: &str, window_start: DateTime<Utc>) -> bool {
         match self.seen.get_mut(key) {
-            Some(ws) if *ws == window_start => false,
+            // The current window, or an event arriving late for an older one: no new alert.
+            Some(ws) if *ws >= window_start => false,
             Some(ws) => {
                 *ws = window_start;
                 true
@@ -31,5 +32,11 @@ impl WindowedGroups {
     pub fn prune(&mut self, now: DateTime<Utc>, window_minutes: u32) {
         let horizon = now - Duration::minutes(3 * i64::from(window_minutes));
         self.seen.retain(|_, ws| *ws >= horizon);
+    }
+
+    #[cfg(test)]
+    #[allow(clippy::len_without_is_empty)]
+    pub fn len(&self) -> usize {
+        self.seen.len()
     }
 }

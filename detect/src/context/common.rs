@@ -1,47 +1,12 @@
 //! Small pieces the context detections share: once-per-group-per-window bookkeeping and the
 //! words of alert reasons.
 
-use std::collections::HashMap;
-
-use chrono::{DateTime, Duration, Utc};
 use secretwatch_ingest::{AccessEvent, Action, Outcome, SourceSystem};
 
 /// Remembers which groups already alerted in their current window (bounded by pruning).
-#[derive(Debug, Default)]
-pub struct Groups {
-    seen: HashMap<String, DateTime<Utc>>,
-}
+/// Once per group per window (shared with the built-in and Sigma detections).
+pub use crate::builtin::WindowedGroups as Groups;
 
-impl Groups {
-    /// True the first time `key` is seen in the window starting at `window_start`.
-    pub fn first_in_window(&mut self, key: &str, window_start: DateTime<Utc>) -> bool {
-        match self.seen.get_mut(key) {
-            Some(ws) if *ws >= window_start => false,
-            Some(ws) => {
-                *ws = window_start;
-                true
-            }
-            None => {
-                self.seen.insert(key.to_string(), window_start);
-                true
-            }
-        }
-    }
-
-    /// Forget groups whose window ended three windows before `now` (so an event a little out of
-    /// order does not reopen a window and repeat its alert).
-    pub fn prune(&mut self, now: DateTime<Utc>, window_minutes: u32) {
-        let horizon = now - Duration::minutes(3 * i64::from(window_minutes));
-        self.seen.retain(|_, ws| *ws >= horizon);
-    }
-
-    #[cfg(test)]
-    pub fn len(&self) -> usize {
-        self.seen.len()
-    }
-}
-
-/// Whether the access went through (a Vault request without its response counts as through).
 pub fn went_through(ev: &AccessEvent<'_>) -> bool {
     matches!(ev.outcome, Outcome::Allowed | Outcome::Unknown)
 }
@@ -128,7 +93,7 @@ pub fn credential_tags(source: SourceSystem) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::TimeZone;
+    use chrono::{Duration, TimeZone, Utc};
 
     #[test]
     fn groups_once_per_window_and_prune() {
