@@ -19,10 +19,18 @@ pub struct Metrics {
 
 impl Metrics {
     pub fn add_events(&self, by_source: &BTreeMap<&'static str, u64>) {
-        let mut m = self.events.lock().unwrap_or_else(|e| e.into_inner());
         for (k, v) in by_source {
-            *m.entry(k).or_default() += v;
+            self.add_source_events(k, *v);
         }
+    }
+
+    pub fn add_source_events(&self, source: &'static str, n: u64) {
+        *self
+            .events
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(source)
+            .or_default() += n;
     }
 
     pub fn add_alert(&self, rule: &str, severity: &'static str) {

@@ -82,9 +82,7 @@ async fn connection(
                         .bad_records
                         .fetch_add(decoder.stats.bad - before_bad, Ordering::Relaxed);
                     if decoder.stats.events > before_events {
-                        let mut by = std::collections::BTreeMap::new();
-                        by.insert("vault", decoder.stats.events - before_events);
-                        metrics.add_events(&by);
+                        metrics.add_source_events("vault", decoder.stats.events - before_events);
                     }
                 }
                 // Send when nothing more is buffered, or the batch is full.
