@@ -25,6 +25,7 @@ pub mod slack;
 pub mod splunk;
 pub mod syslog;
 pub mod text;
+pub mod transport;
 pub mod webhook;
 
 pub use config::{validate_sinks, Origin, SinkConfig, SinkKind};
@@ -37,6 +38,7 @@ pub use queue::{
 pub use route::{Glob, Route, RouteEntry, Router, Scope};
 pub use secret::{Secret, SecretError, SecretSource};
 pub use sink::{AlertSink, JsonLines, SinkError};
+pub use transport::{Batching, BoxFuture, Transport};
 
 #[cfg(test)]
 mod test_events;
