@@ -14,6 +14,7 @@ pub mod config;
 pub mod elastic;
 mod fsutil;
 pub mod gate;
+pub mod hub;
 pub mod notification;
 pub mod ocsf;
 pub mod pagerduty;
@@ -30,6 +31,7 @@ pub mod webhook;
 
 pub use config::{validate_sinks, Origin, SinkConfig, SinkKind};
 pub use gate::{Gate, GateConfig, Verdict};
+pub use hub::{Alerting, EnvironmentFn, HubError, LaneStatus, Submitted};
 pub use notification::{Notification, Suppressed};
 pub use queue::{
     DeadLetter, Delivery, DiskQueue, Health, Offer, Outbox, QueueConfig, QueueError, RetryPolicy,

@@ -19,6 +19,10 @@ pub struct SyslogConfig {
     /// HOSTNAME of each message. Default: this host.
     #[serde(default)]
     pub hostname: Option<String>,
+    /// PEM of a private CA that signed the receiver's certificate (with `tls`); the system's
+    /// roots are always trusted as well.
+    #[serde(default)]
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 impl SyslogConfig {
@@ -32,6 +36,9 @@ impl SyslogConfig {
                 "{key}.address: {:?} is not host:port",
                 self.address
             ));
+        }
+        if self.ca_file.is_some() && !self.tls {
+            errors.push(format!("{key}.ca_file: only used with tls = true"));
         }
         if self.tls && self.framing == Framing::NonTransparent {
             errors.push(format!(

@@ -50,3 +50,157 @@ pub trait Transport: Send {
     /// Where this transport delivers, for logs and `/metrics` (no credentials, no query).
     fn endpoint(&self) -> String;
 }
+
+pub mod http;
+pub mod stream;
+
+use secretwatch_detect::{Alert, Severity};
+
+use crate::config::{Origin, SinkKind};
+use crate::secret::SecretError;
+
+/// Which alerts of a sink one lane takes (a sink with an immediate and a digest lane splits
+/// by severity).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LaneFilter {
+    All,
+    AtLeast(Severity),
+    Below(Severity),
+}
+
+impl LaneFilter {
+    pub fn takes(&self, alert: &Alert) -> bool {
+        match *self {
+            LaneFilter::All => true,
+            LaneFilter::AtLeast(s) => alert.severity >= s,
+            LaneFilter::Below(s) => alert.severity < s,
+        }
+    }
+}
+
+/// One delivery lane of a sink: its own queue and sender.
+pub struct LaneSpec {
+    /// Appended to the sink name for the lane's directory and metrics (`""` or `-digest`).
+    pub suffix: &'static str,
+    pub filter: LaneFilter,
+    pub transport: Box<dyn Transport>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("{key}: {source}")]
+    Secret {
+        key: &'static str,
+        #[source]
+        source: SecretError,
+    },
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Default time one attempt may take.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+fn secret(
+    key: &'static str,
+    src: &crate::secret::SecretSource,
+) -> Result<crate::secret::Secret, BuildError> {
+    src.load()
+        .map_err(|source| BuildError::Secret { key, source })
+}
+
+/// The lanes of one configured sink, credentials loaded.
+pub fn build(kind: &SinkKind, origin: &Origin) -> Result<Vec<LaneSpec>, BuildError> {
+    use http::{Api, ElasticAuth, HttpTransport};
+    let http = |url: crate::secret::Secret, api: Api| -> Result<Vec<LaneSpec>, BuildError> {
+        let t = HttpTransport::new(url, api, origin.clone(), DEFAULT_TIMEOUT)
+            .map_err(|e| BuildError::Other(e.to_string()))?;
+        Ok(vec![LaneSpec {
+            suffix: "",
+            filter: LaneFilter::All,
+            transport: Box::new(t),
+        }])
+    };
+    use crate::secret::Secret;
+    match kind {
+        SinkKind::Webhook(c) => {
+            let secret_key = match &c.secret {
+                Some(s) => Some(secret("output.secret", s)?),
+                None => None,
+            };
+            let mut headers = Vec::new();
+            for (k, v) in &c.headers {
+                headers.push((k.clone(), secret("output.headers", v)?));
+            }
+            http(
+                Secret::new(c.url.clone()),
+                Api::Webhook {
+                    secret: secret_key,
+                    headers,
+                },
+            )
+        }
+        SinkKind::Slack(c) => http(secret("output.webhook_url", &c.webhook_url)?, Api::Slack),
+        SinkKind::Pagerduty(c) => http(
+            Secret::new(c.url.clone()),
+            Api::PagerDuty {
+                routing_key: secret("output.routing_key", &c.routing_key)?,
+                source: c.source.clone(),
+            },
+        ),
+        SinkKind::Splunk(c) => http(
+            Secret::new(c.url.clone()),
+            Api::Splunk {
+                token: secret("output.token", &c.token)?,
+                source: c.source.clone(),
+                index: c.index.clone(),
+                host: c.host.clone(),
+            },
+        ),
+        SinkKind::Elastic(c) => {
+            let auth = match (&c.api_key, &c.username, &c.password) {
+                (Some(k), _, _) => ElasticAuth::ApiKey(secret("output.api_key", k)?),
+                (None, Some(u), Some(p)) => ElasticAuth::Basic {
+                    username: u.clone(),
+                    password: secret("output.password", p)?,
+                },
+                _ => ElasticAuth::None,
+            };
+            http(
+                Secret::new(c.url.clone()),
+                Api::Elastic {
+                    index: c.index.clone(),
+                    auth,
+                },
+            )
+        }
+        SinkKind::Ocsf(c) => match (&c.url, &c.file) {
+            (Some(url), _) => http(
+                Secret::new(url.clone()),
+                Api::Ocsf {
+                    token: match &c.token {
+                        Some(t) => Some(secret("output.token", t)?),
+                        None => None,
+                    },
+                },
+            ),
+            (None, Some(path)) => Ok(vec![LaneSpec {
+                suffix: "",
+                filter: LaneFilter::All,
+                transport: Box::new(stream::OcsfFileTransport::new(path.clone(), origin.clone())),
+            }]),
+            (None, None) => Err(BuildError::Other(
+                "output: ocsf needs url or file".to_string(),
+            )),
+        },
+        SinkKind::Syslog(c) => {
+            let t = stream::SyslogTransport::new(c.clone(), origin.clone(), DEFAULT_TIMEOUT)
+                .map_err(|e| BuildError::Other(format!("output: {e}")))?;
+            Ok(vec![LaneSpec {
+                suffix: "",
+                filter: LaneFilter::All,
+                transport: Box::new(t),
+            }])
+        }
+    }
+}
