@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
+use secretwatch_alerting::{validate_sinks, SecretSource, SinkConfig};
 use secretwatch_detect::DetectConfig;
 use secretwatch_ingest::{Format, ParseOptions, Stage, StageSet};
 use serde::Deserialize;
@@ -22,6 +23,38 @@ pub struct Config {
     pub log: LogConfig,
     #[serde(default)]
     pub serve: ServeConfig,
+    #[serde(default)]
+    pub alerting: AlertingConfig,
+}
+
+/// Where alerts go besides `alerts.jsonl`: the sinks, each with its own durable queue.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertingConfig {
+    /// Host name printed in alerts (HEC `host`, syslog HOSTNAME, PagerDuty source). Default:
+    /// this machine's host name.
+    #[serde(default)]
+    pub host: Option<String>,
+    /// Base URL of the dashboard; alerts link to `{dashboard_url}/alerts/{id}`.
+    #[serde(default)]
+    pub dashboard_url: Option<String>,
+    /// At shutdown, wait this long for the sinks to empty their queues (what is left stays
+    /// queued on disk for the next start).
+    #[serde(default = "default_drain")]
+    pub shutdown_drain_seconds: u64,
+    /// The destinations: `[[alerting.sinks]]` (see `secretwatch.example.toml`).
+    #[serde(default)]
+    pub sinks: Vec<SinkConfig>,
+}
+
+fn default_drain() -> u64 {
+    5
+}
+
+impl Default for AlertingConfig {
+    fn default() -> Self {
+        toml::from_str("").expect("defaults deserialize")
+    }
 }
 
 /// `secretwatch serve`: the live service.
@@ -35,9 +68,10 @@ pub struct ServeConfig {
     #[serde(default = "default_data_dir")]
     pub data_dir: PathBuf,
     /// Bearer token required on `POST /ingest/*`; unset means no authentication (loopback use).
-    /// Give it through the environment (`SECRETWATCH_SERVE__INGEST_TOKEN`), not in the file.
+    /// Give it through the environment (`SECRETWATCH_SERVE__INGEST_TOKEN`) or as
+    /// `{ env = "VAR" }` / `{ file = "/run/secrets/token" }`, not as a literal in the file.
     #[serde(default)]
-    pub ingest_token: Option<Secret>,
+    pub ingest_token: Option<SecretSource>,
     /// Largest request body accepted.
     #[serde(default = "default_max_body")]
     pub max_body_bytes: usize,
@@ -73,29 +107,6 @@ fn default_queue() -> usize {
 impl Default for ServeConfig {
     fn default() -> Self {
         toml::from_str("").expect("defaults deserialize")
-    }
-}
-
-/// A credential: never printed (`Debug` and `Display` show `[redacted]`).
-#[derive(Clone, Deserialize, PartialEq, Eq)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("[redacted]")
-    }
-}
-
-impl std::fmt::Display for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("[redacted]")
     }
 }
 
@@ -254,13 +265,10 @@ impl Config {
                 self.serve.listen
             ));
         }
-        if self
-            .serve
-            .ingest_token
-            .as_ref()
-            .is_some_and(|t| t.expose().len() < 16)
-        {
-            errs.push("serve.ingest_token: shorter than 16 characters".into());
+        if let Some(SecretSource::Literal(t)) = &self.serve.ingest_token {
+            if t.expose().len() < 16 {
+                errs.push("serve.ingest_token: shorter than 16 characters".into());
+            }
         }
         if let Some(a) = &self.serve.vault_socket {
             if a.parse::<std::net::SocketAddr>().is_err() {
@@ -283,7 +291,30 @@ impl Config {
             ));
         }
         errs.extend(self.detect.validate());
+        errs.extend(validate_sinks(&self.alerting.sinks, "alerting.sinks"));
+        if let Some(u) = &self.alerting.dashboard_url {
+            if !(u.starts_with("http://") || u.starts_with("https://")) {
+                errs.push(format!(
+                    "alerting.dashboard_url: {u:?} is not an http(s) URL"
+                ));
+            }
+        }
         errs
+    }
+
+    /// The ingest token, loaded from where the config says (checked for length here when it
+    /// comes from the environment or a file).
+    pub fn ingest_token(&self) -> Result<Option<secretwatch_alerting::Secret>> {
+        let Some(src) = &self.serve.ingest_token else {
+            return Ok(None);
+        };
+        let t = src
+            .load()
+            .map_err(|e| anyhow::anyhow!("serve.ingest_token: {e}"))?;
+        if t.expose().len() < 16 {
+            bail!("serve.ingest_token: shorter than 16 characters");
+        }
+        Ok(Some(t))
     }
 
     pub fn parse_options(&self) -> ParseOptions {
@@ -352,6 +383,22 @@ mod tests {
         assert_eq!(format!("{from_example:?}"), format!("{defaults:?}"));
     }
 
+    /// The sink examples commented out in the example config are valid as written.
+    #[test]
+    fn example_sinks_parse_and_validate() {
+        let start = DEFAULT_TOML
+            .find("# [[alerting.sinks]]")
+            .expect("the example shows sinks");
+        let mut text = DEFAULT_TOML[..start].replace("\nsinks = []\n", "\n");
+        for line in DEFAULT_TOML[start..].lines() {
+            text.push_str(line.strip_prefix('#').unwrap_or(line).trim_start());
+            text.push('\n');
+        }
+        let cfg: Config = toml::from_str(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        assert_eq!(cfg.alerting.sinks.len(), 7);
+        assert_eq!(cfg.validate(), Vec::<String>::new());
+    }
+
     #[test]
     fn secrets_never_print() {
         let env = vec![(
@@ -359,13 +406,11 @@ mod tests {
             "tok-0123456789abcdef-canary".to_string(),
         )];
         let cfg = Config::load_with_env(None, &env).unwrap();
-        let shown = format!("{cfg:?} {}", cfg.serve.ingest_token.as_ref().unwrap());
+        let token = cfg.ingest_token().unwrap().unwrap();
+        let shown = format!("{cfg:?} {token}");
         assert!(!shown.contains("canary"), "{shown}");
         assert!(shown.contains("[redacted]"));
-        assert_eq!(
-            cfg.serve.ingest_token.unwrap().expose(),
-            "tok-0123456789abcdef-canary"
-        );
+        assert_eq!(token.expose(), "tok-0123456789abcdef-canary");
     }
 
     #[test]

@@ -15,9 +15,9 @@ use serde_json::json;
 use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::mpsc::Sender;
 
-use crate::config::Secret;
 use crate::serve::metrics::Metrics;
 use crate::serve::pipeline::Batch;
+use secretwatch_alerting::{Alerting, Secret};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -26,6 +26,7 @@ pub struct AppState {
     pub token: Option<Secret>,
     pub opts: Arc<ParseOptions>,
     pub dead_letter: PathBuf,
+    pub alerting: Arc<Alerting>,
 }
 
 pub fn app(state: AppState, max_body: usize) -> Router {
@@ -158,8 +159,17 @@ fn ingest(state: AppState, headers: HeaderMap, format: Format, body: Bytes) -> R
 
 async fn health(State(state): State<AppState>) -> Response {
     let m = &state.metrics;
+    let sinks = state.alerting.status();
+    // The service is up either way; a sink that cannot deliver makes it "degraded" (its
+    // alerts wait in its queue).
+    let status = if sinks.iter().all(|s| s.state == "healthy") {
+        "ok"
+    } else {
+        "degraded"
+    };
     Json(json!({
-        "status": "ok",
+        "status": status,
+        "sinks": sinks,
         "events": m.events_total(),
         "alerts": m.alerts_total(),
         "bad_records": m.bad_records.load(Ordering::Relaxed),
@@ -171,7 +181,7 @@ async fn health(State(state): State<AppState>) -> Response {
 async fn metrics(State(state): State<AppState>) -> Response {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(),
+        state.metrics.render(&state.alerting.status()),
     )
         .into_response()
 }

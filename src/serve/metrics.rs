@@ -6,6 +6,8 @@ use std::fmt::Write;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Mutex;
 
+use secretwatch_alerting::LaneStatus;
+
 #[derive(Default)]
 pub struct Metrics {
     pub requests: AtomicU64,
@@ -54,7 +56,7 @@ impl Metrics {
             .sum()
     }
 
-    pub fn render(&self) -> String {
+    pub fn render(&self, sinks: &[LaneStatus]) -> String {
         let mut out = String::new();
         let counter = |out: &mut String, name: &str, help: &str, v: u64| {
             let _ = writeln!(
@@ -102,6 +104,86 @@ impl Metrics {
             "# HELP secretwatch_queue_batches Batches waiting for detection.\n# TYPE secretwatch_queue_batches gauge\nsecretwatch_queue_batches {}",
             self.queue_batches.load(Ordering::Relaxed).max(0)
         );
+        render_sinks(&mut out, sinks);
         out
+    }
+}
+
+/// Per-lane sink metrics (a sink's digest lane is its own `sink` label: `mail-digest`).
+fn render_sinks(out: &mut String, sinks: &[LaneStatus]) {
+    type Get = fn(&LaneStatus) -> u64;
+    let families: [(&str, &str, &str, Get); 10] = [
+        (
+            "secretwatch_sink_up",
+            "gauge",
+            "1 when the sink delivers, 0 while it is retrying or refusing us.",
+            |s| u64::from(s.state == "healthy"),
+        ),
+        (
+            "secretwatch_sink_queue_pending",
+            "gauge",
+            "Alerts waiting in the sink's on-disk queue.",
+            |s| s.pending,
+        ),
+        (
+            "secretwatch_sink_queue_bytes",
+            "gauge",
+            "Bytes used by the sink's on-disk queue.",
+            |s| s.queue_bytes,
+        ),
+        (
+            "secretwatch_sink_queue_max_bytes",
+            "gauge",
+            "Bound of the sink's on-disk queue.",
+            |s| s.queue_max_bytes,
+        ),
+        (
+            "secretwatch_sink_delivered_total",
+            "counter",
+            "Alerts the sink accepted.",
+            |s| s.delivered,
+        ),
+        (
+            "secretwatch_sink_dead_lettered_total",
+            "counter",
+            "Alerts the sink rejected for good (written to its dead-letter file).",
+            |s| s.dead_lettered,
+        ),
+        (
+            "secretwatch_sink_failures_total",
+            "counter",
+            "Delivery attempts that failed (retried).",
+            |s| s.failed_attempts,
+        ),
+        (
+            "secretwatch_sink_queue_full_total",
+            "counter",
+            "Alerts refused by a full queue (written to the dead-letter file).",
+            |s| s.queue_full,
+        ),
+        (
+            "secretwatch_sink_suppressed_total",
+            "counter",
+            "Alerts held back by throttling (counted in the next message).",
+            |s| s.suppressed,
+        ),
+        (
+            "secretwatch_sink_duplicates_total",
+            "counter",
+            "Alerts already delivered to this sink (same id).",
+            |s| s.duplicates,
+        ),
+    ];
+    for (name, kind, help, get) in families {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for s in sinks {
+            let _ = writeln!(
+                out,
+                "{name}{{sink=\"{}\",type=\"{}\"}} {}",
+                s.name,
+                s.kind,
+                get(s)
+            );
+        }
     }
 }

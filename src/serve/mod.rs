@@ -11,7 +11,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
+use secretwatch_alerting::{Alerting, EnvironmentFn, Origin};
+use secretwatch_detect::context::World;
 use secretwatch_detect::Engine;
+use secretwatch_ingest::SourceSystem;
 use tracing::info;
 
 use crate::config::Config;
@@ -30,26 +33,45 @@ pub fn run(cfg: Config, files: Vec<PathBuf>) -> Result<()> {
     let engine = Engine::with_state(&cfg.detect, Some(&state_dir))
         .context("loading detection rules and state")?;
     let files = crate::scan::expand_inputs(&files)?;
+    let token = cfg.ingest_token()?;
+    // Sinks: queues opened and credentials loaded before anything is accepted, so a missing
+    // credential stops the start with its key. Senders run on their own runtime, which outlives
+    // the ingest side at shutdown so that queued alerts can still drain.
+    let (alerting, transports) = open_alerting(&cfg, &data)?;
+    let alerting = Arc::new(alerting);
+    let alert_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("alerting")
+        .enable_all()
+        .build()?;
+    {
+        let _guard = alert_rt.enter();
+        alerting.start(transports);
+    }
     let metrics = Arc::new(metrics::Metrics::default());
     let (tx, rx) = tokio::sync::mpsc::channel::<Batch>(cfg.serve.queue_batches);
     let detection = {
-        let (alerts, state_dir, metrics) = (
+        let (alerts, state_dir, metrics, alerting) = (
             data.join("alerts.jsonl"),
             state_dir.clone(),
             metrics.clone(),
+            alerting.clone(),
         );
         let checkpoint = std::time::Duration::from_secs(cfg.serve.checkpoint_seconds);
         std::thread::Builder::new()
             .name("detection".into())
-            .spawn(move || pipeline::run(engine, rx, alerts, state_dir, metrics, checkpoint))?
+            .spawn(move || {
+                pipeline::run(engine, rx, alerts, state_dir, metrics, checkpoint, alerting)
+            })?
     };
     let opts = Arc::new(cfg.parse_options());
     let state = AppState {
         tx: tx.clone(),
         metrics: metrics.clone(),
-        token: cfg.serve.ingest_token.clone(),
+        token,
         opts: opts.clone(),
         dead_letter: data.join("dead-letter.jsonl"),
+        alerting: alerting.clone(),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -89,7 +111,7 @@ pub fn run(cfg: Config, files: Vec<PathBuf>) -> Result<()> {
             .await
             .with_context(|| format!("cannot listen on {}", cfg.serve.listen))?;
         let addr = listener.local_addr()?;
-        info!(%addr, auth = cfg.serve.ingest_token.is_some(), "Listening.");
+        info!(%addr, auth = cfg.serve.ingest_token.is_some(), sinks = cfg.alerting.sinks.len(), "Listening.");
         eprintln!("secretwatch: listening on http://{addr}");
         axum::serve(listener, app(state, cfg.serve.max_body_bytes))
             .with_graceful_shutdown(shutdown_signal())
@@ -103,8 +125,60 @@ pub fn run(cfg: Config, files: Vec<PathBuf>) -> Result<()> {
     let detected = detection
         .join()
         .map_err(|_| anyhow::anyhow!("the detection thread panicked"))?;
+    // Every alert is in a sink queue now: give the sinks a moment to empty them.
+    let drain = std::time::Duration::from_secs(cfg.alerting.shutdown_drain_seconds);
+    let left = alert_rt.block_on(async {
+        let left = alerting.drain(drain).await;
+        alerting.stop().await;
+        left
+    });
+    if left > 0 {
+        tracing::warn!(
+            pending = left,
+            "Sinks did not empty their queues before shutdown; the alerts stay queued on disk and are sent at the next start."
+        );
+    }
+    drop(alert_rt);
     served?;
     detected
+}
+
+/// This machine's host name, for alerts (HEC host, syslog HOSTNAME).
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "secretwatch".to_string())
+}
+
+/// The configured sinks with their queues under `data/outbox/<sink>/`.
+fn open_alerting(
+    cfg: &Config,
+    data: &std::path::Path,
+) -> Result<(Alerting, Vec<Box<dyn secretwatch_alerting::Transport>>)> {
+    let mut origin = Origin::new(cfg.alerting.host.clone().unwrap_or_else(host_name));
+    if let Some(u) = &cfg.alerting.dashboard_url {
+        origin = origin.with_dashboard(u.clone());
+    }
+    let world = World::compile(&cfg.detect.context)
+        .map_err(|e| anyhow::anyhow!("detect.context: {}", e.join("; ")))?;
+    let environment: EnvironmentFn = Box::new(move |source, key| match source {
+        SourceSystem::Kubernetes => world.namespace_env(key).map(str::to_string),
+        SourceSystem::Vault => world.vault_env(key).map(str::to_string),
+        _ => None,
+    });
+    let (hub, transports) = Alerting::open(
+        &cfg.alerting.sinks,
+        &data.join("outbox"),
+        &origin,
+        environment,
+    )?;
+    for s in hub.status() {
+        info!(sink = %s.name, kind = s.kind, endpoint = %s.endpoint, pending = s.pending, "Sink ready.");
+    }
+    Ok((hub, transports))
 }
 
 fn read_files(

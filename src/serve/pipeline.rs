@@ -1,5 +1,5 @@
 //! The detection thread: batches of events in (bounded channel), alerts out to
-//! `alerts.jsonl`, learned state saved when the stream ends.
+//! the sinks' durable queues and `alerts.jsonl`, learned state saved when the stream ends.
 
 use std::fs::OpenOptions;
 use std::io::BufWriter;
@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use secretwatch_alerting::{AlertSink, JsonLines};
+use secretwatch_alerting::{AlertSink, Alerting, JsonLines};
 use secretwatch_detect::Engine;
 use secretwatch_ingest::AccessEvent;
 use tokio::sync::mpsc::Receiver;
@@ -29,6 +29,7 @@ pub fn run(
     state_dir: PathBuf,
     metrics: Arc<Metrics>,
     checkpoint: std::time::Duration,
+    alerting: Arc<Alerting>,
 ) -> Result<()> {
     let file = OpenOptions::new()
         .create(true)
@@ -42,6 +43,8 @@ pub fn run(
      -> Result<()> {
         for a in pending.drain(..) {
             metrics.add_alert(&a.rule, a.severity.as_str());
+            // Durably queued for every routed sink before anything else is acknowledged.
+            alerting.submit(&a, a.last_seen);
             sink.deliver(&a)?;
         }
         sink.flush()?;

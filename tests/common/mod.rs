@@ -1,6 +1,9 @@
 //! Helpers for end-to-end tests of the `secretwatch` binary.
 #![allow(dead_code)]
 
+pub mod receiver;
+pub mod server;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

@@ -23,6 +23,7 @@ pub use cross_namespace::RULE as CROSS_NAMESPACE;
 pub use off_hours::RULE as OFF_HOURS;
 pub use rotation::{RESTART_RULE as ROTATION_RESTART, RULE as ROTATION_SYNC};
 pub use sa_token::RULE as SA_TOKEN;
+pub use world::World;
 
 #[cfg(test)]
 mod rotation_tests;

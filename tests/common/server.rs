@@ -1,0 +1,122 @@
+//! The `secretwatch serve` process for end-to-end tests: started on a free port, announced
+//! addresses read from its stderr, killed (SIGKILL) when dropped unless stopped first.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::bin;
+
+pub const TOKEN: &str = "test-token-0123456789abcdef";
+
+pub struct Server {
+    pub child: Child,
+    pub addr: String,
+    pub vault: Option<String>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn start(data: &std::path::Path, files: &[&str]) -> Server {
+    start_with(data, files, &[])
+}
+
+pub fn start_with(data: &std::path::Path, files: &[&str], env: &[(&str, &str)]) -> Server {
+    start_args(data, &[], files, env)
+}
+
+/// `serve` with extra arguments (`--config C`) before the input files.
+pub fn start_args(
+    data: &std::path::Path,
+    args: &[&str],
+    files: &[&str],
+    env: &[(&str, &str)],
+) -> Server {
+    let mut child = Command::new(bin())
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            data.to_str().unwrap(),
+        ])
+        .args(args)
+        .args(files)
+        .envs(env.iter().copied())
+        .env("SECRETWATCH_SERVE__INGEST_TOKEN", TOKEN)
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    let mut vault = None;
+    let addr = loop {
+        line.clear();
+        assert!(
+            err.read_line(&mut line).unwrap() > 0,
+            "server exited before listening"
+        );
+        if let Some(a) = line
+            .trim()
+            .strip_prefix("secretwatch: vault audit socket on ")
+        {
+            vault = Some(a.to_string());
+        }
+        if let Some(a) = line
+            .trim()
+            .strip_prefix("secretwatch: listening on http://")
+        {
+            break a.to_string();
+        }
+    };
+    // Keep draining stderr so the server never blocks on a full pipe.
+    std::thread::spawn(move || {
+        let mut sink = String::new();
+        let _ = err.read_to_string(&mut sink);
+    });
+    Server { child, addr, vault }
+}
+
+/// One HTTP/1.1 request; returns (status, body).
+pub fn http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: &str,
+) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n{auth}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    let status = resp.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let body = resp
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+pub fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !f() {
+        assert!(Instant::now() < deadline, "gave up waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
