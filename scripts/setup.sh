@@ -16,3 +16,5 @@ need_component() {
 command -v cargo >/dev/null 2>&1 || { echo "setup: cargo not found: install Rust (stable) first" >&2; exit 1; }
 need_component fmt rustfmt
 need_component clippy clippy
+"$(dirname "$0")/setup-python.sh" >/dev/null  # aiosmtpd for the e-mail tests
+"$(dirname "$0")/setup-kafka.sh" >/dev/null  # tansu, the Kafka-protocol broker of the Kafka tests (~9 min once)

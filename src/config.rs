@@ -25,6 +25,147 @@ pub struct Config {
     pub serve: ServeConfig,
     #[serde(default)]
     pub alerting: AlertingConfig,
+    #[serde(default)]
+    pub kafka: KafkaConfig,
+}
+
+/// The Kafka source of `serve`: a consumer group over topics of audit records.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaConfig {
+    /// `host:port,host:port`; empty means no Kafka source.
+    #[serde(default)]
+    pub brokers: String,
+    /// Consumer group; every instance with the same group shares the partitions.
+    #[serde(default = "default_group")]
+    pub group_id: String,
+    /// Topics and the format of their messages.
+    #[serde(default)]
+    pub topics: Vec<KafkaTopic>,
+    /// Where a group without committed offsets starts: `earliest` or `latest`.
+    #[serde(default = "default_start_from")]
+    pub start_from: String,
+    /// Most events per batch handed to detection.
+    #[serde(default = "default_kafka_batch")]
+    pub batch_max: usize,
+    /// Longest a partial batch waits for more messages (milliseconds).
+    #[serde(default = "default_linger_ms")]
+    pub linger_ms: u64,
+    /// Offsets are committed with a state checkpoint at least this often (seconds): a restart
+    /// re-reads at most this much, and its alerts come again with the same ids.
+    #[serde(default = "default_commit_seconds")]
+    pub commit_seconds: u64,
+    /// Group session timeout (milliseconds).
+    #[serde(default = "default_session_ms")]
+    pub session_timeout_ms: u64,
+    /// `sasl.password` (SASL PLAIN / SCRAM), from the environment or a file.
+    #[serde(default)]
+    pub sasl_password: Option<SecretSource>,
+    /// `ssl.key.password`, from the environment or a file.
+    #[serde(default)]
+    pub ssl_key_password: Option<SecretSource>,
+    /// Any other librdkafka property: `security.protocol`, `sasl.mechanism`, `sasl.username`,
+    /// `ssl.ca.location`, `ssl.certificate.location`, `ssl.key.location`, `client.id`...
+    #[serde(default)]
+    pub properties: std::collections::BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaTopic {
+    pub name: String,
+    /// `auto`, `k8s-audit` or `vault`.
+    #[serde(default = "default_format")]
+    pub format: String,
+}
+
+fn default_group() -> String {
+    "secretwatch".into()
+}
+fn default_start_from() -> String {
+    "earliest".into()
+}
+fn default_kafka_batch() -> usize {
+    4096
+}
+fn default_linger_ms() -> u64 {
+    20
+}
+fn default_commit_seconds() -> u64 {
+    10
+}
+fn default_session_ms() -> u64 {
+    45_000
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        toml::from_str("").expect("defaults deserialize")
+    }
+}
+
+impl KafkaConfig {
+    pub fn enabled(&self) -> bool {
+        !self.brokers.trim().is_empty()
+    }
+
+    fn validate(&self, errs: &mut Vec<String>) {
+        if !self.enabled() {
+            if !self.topics.is_empty() {
+                errs.push("kafka.brokers: topics are set but no brokers".into());
+            }
+            return;
+        }
+        if self.topics.is_empty() {
+            errs.push("kafka.topics: name at least one topic".into());
+        }
+        for (i, t) in self.topics.iter().enumerate() {
+            let valid = !t.name.is_empty()
+                && t.name.len() <= 249
+                && t.name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+            if !valid {
+                errs.push(format!(
+                    "kafka.topics[{i}].name: {:?} is not a Kafka topic name",
+                    t.name
+                ));
+            }
+            if let Err(e) = t.format.parse::<Format>() {
+                errs.push(format!("kafka.topics[{i}].format: {e}"));
+            }
+        }
+        if self.group_id.trim().is_empty() {
+            errs.push("kafka.group_id: must not be empty".into());
+        }
+        if !["earliest", "latest"].contains(&self.start_from.as_str()) {
+            errs.push(format!(
+                "kafka.start_from: {:?} (expected earliest or latest)",
+                self.start_from
+            ));
+        }
+        if self.batch_max == 0 {
+            errs.push("kafka.batch_max: must be at least 1".into());
+        }
+        if self.commit_seconds == 0 {
+            errs.push("kafka.commit_seconds: must be at least 1".into());
+        }
+        for k in self.properties.keys() {
+            let reserved = secretwatch_ingest::kafka::OWN_PROPERTIES.contains(&k.as_str())
+                || k == "bootstrap.servers";
+            if reserved {
+                errs.push(format!(
+                    "kafka.properties.{k}: set by secretwatch (use kafka.brokers / kafka.group_id)"
+                ));
+            }
+            if k == "sasl.password" || k == "ssl.key.password" {
+                errs.push(format!(
+                    "kafka.properties.{k}: a credential: use kafka.{} = {{ env = \"VAR\" }} or {{ file = \"PATH\" }}",
+                    k.replace('.', "_")
+                ));
+            }
+        }
+    }
 }
 
 /// Where alerts go besides `alerts.jsonl`: the sinks, each with its own durable queue.
@@ -292,6 +433,7 @@ impl Config {
         }
         errs.extend(self.detect.validate());
         errs.extend(validate_sinks(&self.alerting.sinks, "alerting.sinks"));
+        self.kafka.validate(&mut errs);
         if let Some(u) = &self.alerting.dashboard_url {
             if !(u.starts_with("http://") || u.starts_with("https://")) {
                 errs.push(format!(
@@ -389,14 +531,42 @@ mod tests {
         let start = DEFAULT_TOML
             .find("# [[alerting.sinks]]")
             .expect("the example shows sinks");
+        let end = DEFAULT_TOML.find("\n[kafka]").expect("kafka section");
         let mut text = DEFAULT_TOML[..start].replace("\nsinks = []\n", "\n");
-        for line in DEFAULT_TOML[start..].lines() {
+        for line in DEFAULT_TOML[start..end].lines() {
             text.push_str(line.strip_prefix('#').unwrap_or(line).trim_start());
             text.push('\n');
         }
         let cfg: Config = toml::from_str(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
-        assert_eq!(cfg.alerting.sinks.len(), 7);
+        assert_eq!(cfg.alerting.sinks.len(), 8);
         assert_eq!(cfg.validate(), Vec::<String>::new());
+    }
+
+    #[test]
+    fn kafka_settings_are_checked_with_their_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.toml");
+        std::fs::write(
+            &p,
+            "[kafka]\nbrokers = \"localhost:9092\"\nstart_from = \"middle\"\ntopics = [{ name = \"bad topic\", format = \"syslog\" }]\n[kafka.properties]\n\"sasl.password\" = \"x\"\n\"enable.auto.commit\" = \"true\"\n",
+        )
+        .unwrap();
+        let err = Config::load_with_env(Some(&p), &[])
+            .unwrap_err()
+            .to_string();
+        for key in [
+            "kafka.start_from",
+            "kafka.topics[0].name",
+            "kafka.topics[0].format",
+            "kafka.properties.sasl.password",
+            "kafka.properties.enable.auto.commit",
+        ] {
+            assert!(err.contains(key), "{key} missing from {err}");
+        }
+        assert!(
+            !err.contains("\"x\""),
+            "a credential is never echoed: {err}"
+        );
     }
 
     #[test]

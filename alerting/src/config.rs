@@ -13,6 +13,11 @@
 //! name = "splunk"
 //! forward_events = true
 //! output = { type = "splunk", url = "https://splunk:8088/services/collector/event", token = { file = "/run/secrets/hec" } }
+//!
+//! [[alerting.sinks]]
+//! name = "soc-mail"
+//! route = { min_severity = "medium" }
+//! output = { type = "email", host = "smtp.example.com", username = "secretwatch", password = { env = "SMTP_PASSWORD" }, from = "secretwatch <secretwatch@example.com>", to = ["soc@example.com"] }
 //! ```
 //!
 //! Validation is pure and reports every problem at once with its key; credentials are only
@@ -23,6 +28,7 @@ use std::collections::BTreeSet;
 use serde::Deserialize;
 
 use crate::elastic::ElasticConfig;
+use crate::email::EmailConfig;
 use crate::gate::GateConfig;
 use crate::ocsf::OcsfConfig;
 use crate::pagerduty::PagerDutyConfig;
@@ -104,6 +110,7 @@ pub enum SinkKind {
     Elastic(ElasticConfig),
     Syslog(SyslogConfig),
     Ocsf(OcsfConfig),
+    Email(EmailConfig),
 }
 
 impl SinkKind {
@@ -116,6 +123,7 @@ impl SinkKind {
             SinkKind::Elastic(_) => "elastic",
             SinkKind::Syslog(_) => "syslog",
             SinkKind::Ocsf(_) => "ocsf",
+            SinkKind::Email(_) => "email",
         }
     }
 
@@ -172,6 +180,7 @@ impl SinkConfig {
             SinkKind::Elastic(c) => c.validate(&out, errors),
             SinkKind::Syslog(c) => c.validate(&out, errors),
             SinkKind::Ocsf(c) => c.validate(&out, errors),
+            SinkKind::Email(c) => c.validate(&out, errors),
         }
     }
 }
@@ -225,7 +234,14 @@ mod tests {
                 r#"{"name":"x","outptu":{"type":"slack","webhook_url":"u"}}"#,
                 "outptu",
             ),
-            (r#"{"name":"x","output":{"type":"email"}}"#, "email"),
+            (
+                r#"{"name":"x","output":{"type":"carrier_pigeon"}}"#,
+                "carrier_pigeon",
+            ),
+            (
+                r#"{"name":"x","output":{"type":"email","host":"h","to":[]}}"#,
+                "from",
+            ),
             (
                 r#"{"name":"x","route":{"severity":"high"},"output":{"type":"slack","webhook_url":"u"}}"#,
                 "severity",
@@ -243,7 +259,8 @@ mod tests {
             {"name":"Bad Name","forward_events":true,"output":{"type":"webhook","url":"ftp://x","headers":{"X-Secretwatch-Signature":"v","bad header":"v"}}},
             {"name":"dup","output":{"type":"syslog","address":"siem","tls":true,"framing":"non_transparent"}},
             {"name":"dup","output":{"type":"ocsf"}},
-            {"name":"es","queue":{"max_bytes":10},"output":{"type":"elastic","url":"https://es:9200","index":"Alerts","username":"u"}}
+            {"name":"es","queue":{"max_bytes":10},"output":{"type":"elastic","url":"https://es:9200","index":"Alerts","username":"u"}},
+            {"name":"mail","forward_events":true,"output":{"type":"email","host":"smtp.example.com","from":"secretwatch","to":["soc@example.com"]}}
         ]"#,
         )
         .unwrap();
@@ -262,6 +279,8 @@ mod tests {
             "alerting.sinks[3].queue.segment_bytes",
             "alerting.sinks[3].output.index",
             "alerting.sinks[3].output: username and password go together",
+            "alerting.sinks[4].forward_events: email sinks take alerts only",
+            "alerting.sinks[4].output.from: \"secretwatch\" is not a mailbox",
         ];
         for w in want {
             assert!(

@@ -12,6 +12,7 @@
 pub mod attack;
 pub mod config;
 pub mod elastic;
+pub mod email;
 mod fsutil;
 pub mod gate;
 pub mod hub;
@@ -30,6 +31,7 @@ pub mod transport;
 pub mod webhook;
 
 pub use config::{validate_sinks, Origin, SinkConfig, SinkKind};
+pub use email::EmailConfig;
 pub use gate::{Gate, GateConfig, Verdict};
 pub use hub::{Alerting, EnvironmentFn, HubError, LaneStatus, Submitted};
 pub use notification::{Notification, Suppressed};

@@ -8,6 +8,7 @@ pub mod error;
 pub mod event;
 pub mod json;
 pub mod k8s;
+pub mod kafka;
 pub mod options;
 pub mod parser;
 pub mod reader;

@@ -125,7 +125,7 @@ fn ingest(state: AppState, headers: HeaderMap, format: Format, body: Bytes) -> R
     }
     let accepted = events.len();
     if !events.is_empty() {
-        match state.tx.try_send(Batch { events }) {
+        match state.tx.try_send(Batch::of(events)) {
             Ok(()) => {
                 m.queue_batches.fetch_add(1, Ordering::Relaxed);
             }

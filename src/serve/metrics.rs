@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use secretwatch_alerting::LaneStatus;
+use secretwatch_ingest::kafka::KafkaStats;
 
 #[derive(Default)]
 pub struct Metrics {
@@ -17,6 +18,7 @@ pub struct Metrics {
     pub alerts: Mutex<BTreeMap<(String, &'static str), u64>>,
     pub queue_batches: AtomicI64,
     pub backpressure: AtomicU64,
+    pub kafka: std::sync::OnceLock<std::sync::Arc<KafkaStats>>,
 }
 
 impl Metrics {
@@ -105,7 +107,53 @@ impl Metrics {
             self.queue_batches.load(Ordering::Relaxed).max(0)
         );
         render_sinks(&mut out, sinks);
+        if let Some(k) = self.kafka.get() {
+            render_kafka(&mut out, k);
+        }
         out
+    }
+}
+
+fn render_kafka(out: &mut String, k: &KafkaStats) {
+    let c = |v: &std::sync::atomic::AtomicU64| v.load(Ordering::Relaxed);
+    for (name, help, v) in [
+        (
+            "secretwatch_kafka_messages_total",
+            "Kafka messages consumed.",
+            c(&k.messages),
+        ),
+        (
+            "secretwatch_kafka_bad_messages_total",
+            "Records in Kafka messages that could not be parsed (dead-lettered).",
+            c(&k.bad_messages),
+        ),
+        (
+            "secretwatch_kafka_commits_total",
+            "Offset commits.",
+            c(&k.commits),
+        ),
+        (
+            "secretwatch_kafka_commit_failures_total",
+            "Offset commits that failed (the events are read again).",
+            c(&k.commit_failures),
+        ),
+        (
+            "secretwatch_kafka_rebalances_total",
+            "Consumer group rebalances seen.",
+            c(&k.rebalances),
+        ),
+    ] {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}"
+        );
+    }
+    let _ = writeln!(out, "# HELP secretwatch_kafka_consumer_lag Messages behind the end of the topic (assigned partitions).\n# TYPE secretwatch_kafka_consumer_lag gauge");
+    for (topic, lag) in k.lag.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+        let _ = writeln!(
+            out,
+            "secretwatch_kafka_consumer_lag{{topic=\"{topic}\"}} {lag}"
+        );
     }
 }
 

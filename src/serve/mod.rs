@@ -3,6 +3,7 @@
 //! data dir, state saved at shutdown (SIGTERM or Ctrl-C).
 
 mod http;
+mod kafka;
 mod metrics;
 mod pipeline;
 mod vault_socket;
@@ -49,20 +50,33 @@ pub fn run(cfg: Config, files: Vec<PathBuf>) -> Result<()> {
         alerting.start(transports);
     }
     let metrics = Arc::new(metrics::Metrics::default());
+    // Kafka: subscribed before detection starts, so a bad broker setting stops the start.
+    let kafka_source = if cfg.kafka.enabled() {
+        let s = kafka::open(&cfg.kafka)?;
+        let _ = metrics.kafka.set(s.stats.clone());
+        Some(s)
+    } else {
+        None
+    };
+    let committer = kafka_source.as_ref().map(|s| s.committer.clone());
     let (tx, rx) = tokio::sync::mpsc::channel::<Batch>(cfg.serve.queue_batches);
     let detection = {
-        let (alerts, state_dir, metrics, alerting) = (
-            data.join("alerts.jsonl"),
-            state_dir.clone(),
-            metrics.clone(),
-            alerting.clone(),
-        );
-        let checkpoint = std::time::Duration::from_secs(cfg.serve.checkpoint_seconds);
+        let mut checkpoint = std::time::Duration::from_secs(cfg.serve.checkpoint_seconds);
+        if cfg.kafka.enabled() {
+            // Offsets are committed with the state that covers them.
+            checkpoint = checkpoint.min(std::time::Duration::from_secs(cfg.kafka.commit_seconds));
+        }
+        let out = pipeline::Outputs {
+            alerts_path: data.join("alerts.jsonl"),
+            state_dir: state_dir.clone(),
+            metrics: metrics.clone(),
+            checkpoint,
+            alerting: alerting.clone(),
+            committer,
+        };
         std::thread::Builder::new()
             .name("detection".into())
-            .spawn(move || {
-                pipeline::run(engine, rx, alerts, state_dir, metrics, checkpoint, alerting)
-            })?
+            .spawn(move || pipeline::run(engine, rx, out))?
     };
     let opts = Arc::new(cfg.parse_options());
     let state = AppState {
@@ -72,6 +86,24 @@ pub fn run(cfg: Config, files: Vec<PathBuf>) -> Result<()> {
         opts: opts.clone(),
         dead_letter: data.join("dead-letter.jsonl"),
         alerting: alerting.clone(),
+    };
+    let stop_kafka = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let kafka_thread = match kafka_source {
+        Some(source) => {
+            let (opts, dead, tx, metrics, stop) = (
+                opts.clone(),
+                data.join("dead-letter.jsonl"),
+                tx.clone(),
+                metrics.clone(),
+                stop_kafka.clone(),
+            );
+            Some(
+                std::thread::Builder::new()
+                    .name("kafka".into())
+                    .spawn(move || kafka::consume(source, opts, dead, tx, metrics, stop))?,
+            )
+        }
+        None => None,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -120,11 +152,27 @@ pub fn run(cfg: Config, files: Vec<PathBuf>) -> Result<()> {
         info!("HTTP server stopped; draining detection.");
         Ok(())
     });
+    // Stop consuming; the consumer is kept until detection has saved the state that covers
+    // the last offsets, then those are committed.
+    stop_kafka.store(true, std::sync::atomic::Ordering::SeqCst);
+    let kafka_source = match kafka_thread {
+        Some(t) => Some(
+            t.join()
+                .map_err(|_| anyhow::anyhow!("the Kafka thread panicked"))?,
+        ),
+        None => None,
+    };
     // The router (and its sender) is gone with the runtime: the detection thread drains and stops.
     drop(runtime);
     let detected = detection
         .join()
         .map_err(|_| anyhow::anyhow!("the detection thread panicked"))?;
+    if let Some(source) = kafka_source {
+        if detected.is_ok() {
+            source.close();
+            info!("Kafka offsets committed.");
+        }
+    }
     // Every alert is in a sink queue now: give the sinks a moment to empty them.
     let drain = std::time::Duration::from_secs(cfg.alerting.shutdown_drain_seconds);
     let left = alert_rt.block_on(async {
@@ -205,7 +253,7 @@ fn read_files(
         metrics
             .queue_batches
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        tx.blocking_send(Batch { events: batch }).is_ok()
+        tx.blocking_send(Batch::of(batch)).is_ok()
     };
     let res = crate::merge::read_all(inputs, opts, format, Some(dead), &mut |ev| {
         batch.push(ev.clone().into_owned());

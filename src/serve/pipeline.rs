@@ -10,27 +10,51 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use secretwatch_alerting::{AlertSink, Alerting, JsonLines};
 use secretwatch_detect::Engine;
+use secretwatch_ingest::kafka::{Committer, Offsets};
 use secretwatch_ingest::AccessEvent;
 use tokio::sync::mpsc::Receiver;
 use tracing::info;
 
 use crate::serve::metrics::Metrics;
 
-/// Events of one request or one file chunk.
+/// Events of one request, file chunk or run of Kafka messages.
 pub struct Batch {
     pub events: Vec<AccessEvent<'static>>,
+    /// Kafka: next offset per partition once these events are processed.
+    pub kafka: Vec<(Arc<str>, i32, i64)>,
+}
+
+impl Batch {
+    pub fn of(events: Vec<AccessEvent<'static>>) -> Batch {
+        Batch {
+            events,
+            kafka: Vec::new(),
+        }
+    }
+}
+
+/// Where the detection thread's results go.
+pub struct Outputs {
+    pub alerts_path: PathBuf,
+    pub state_dir: PathBuf,
+    pub metrics: Arc<Metrics>,
+    /// Save the state at least this often (wall clock).
+    pub checkpoint: std::time::Duration,
+    pub alerting: Arc<Alerting>,
+    /// Kafka: told the offsets each saved state covers.
+    pub committer: Option<Arc<Committer>>,
 }
 
 /// Run until every sender is gone, then flush detectors and save state.
-pub fn run(
-    mut engine: Engine,
-    mut rx: Receiver<Batch>,
-    alerts_path: PathBuf,
-    state_dir: PathBuf,
-    metrics: Arc<Metrics>,
-    checkpoint: std::time::Duration,
-    alerting: Arc<Alerting>,
-) -> Result<()> {
+pub fn run(mut engine: Engine, mut rx: Receiver<Batch>, out: Outputs) -> Result<()> {
+    let Outputs {
+        alerts_path,
+        state_dir,
+        metrics,
+        checkpoint,
+        alerting,
+        committer,
+    } = out;
     let file = OpenOptions::new()
         .create(true)
         .append(true)
@@ -50,6 +74,18 @@ pub fn run(
         sink.flush()?;
         Ok(())
     };
+    // Kafka offsets whose events are processed (alerts queued) but not yet covered by a saved
+    // state; published to the committer right after each save.
+    let mut processed = Offsets::new();
+    let save = |engine: &Engine, processed: &Offsets| -> Result<()> {
+        engine
+            .save_state(&state_dir)
+            .with_context(|| format!("saving state to {}", state_dir.display()))?;
+        if let Some(c) = &committer {
+            c.publish(processed);
+        }
+        Ok(())
+    };
     let mut last_save = std::time::Instant::now();
     while let Some(batch) = rx.blocking_recv() {
         metrics.queue_batches.fetch_sub(1, Ordering::Relaxed);
@@ -57,19 +93,19 @@ pub fn run(
             engine.on_event(ev, &mut pending);
         }
         deliver(&mut pending, &mut sink)?;
+        for (topic, partition, next) in batch.kafka {
+            let e = processed.entry((topic, partition)).or_insert(next);
+            *e = (*e).max(next);
+        }
         // Checkpoint on the wall clock: the service's concern, not the detectors'.
         if last_save.elapsed() >= checkpoint {
-            engine
-                .save_state(&state_dir)
-                .with_context(|| format!("saving state to {}", state_dir.display()))?;
+            save(&engine, &processed)?;
             last_save = std::time::Instant::now();
         }
     }
     engine.flush(&mut pending);
     deliver(&mut pending, &mut sink)?;
-    engine
-        .save_state(&state_dir)
-        .with_context(|| format!("saving state to {}", state_dir.display()))?;
+    save(&engine, &processed)?;
     info!(state = %state_dir.display(), "Detection stopped, state saved.");
     Ok(())
 }

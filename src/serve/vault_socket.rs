@@ -47,7 +47,7 @@ async fn send(tx: &Sender<Batch>, metrics: &Metrics, events: Vec<AccessEvent<'st
     }
     metrics.queue_batches.fetch_add(1, Ordering::Relaxed);
     // Backpressure: Vault's write blocks until we read (pair this device with a file device).
-    tx.send(Batch { events }).await.is_ok()
+    tx.send(Batch::of(events)).await.is_ok()
 }
 
 async fn connection(

@@ -1,6 +1,7 @@
 //! Helpers for end-to-end tests of the `secretwatch` binary.
 #![allow(dead_code)]
 
+pub mod kafka;
 pub mod receiver;
 pub mod server;
 

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 #[derive(Debug, Clone)]
@@ -31,6 +31,7 @@ pub struct Receiver {
     pub addr: String,
     requests: Arc<Mutex<Vec<Request>>>,
     status: Arc<AtomicU16>,
+    delay_ms: Arc<AtomicU64>,
 }
 
 impl Receiver {
@@ -40,19 +41,26 @@ impl Receiver {
         let addr = listener.local_addr().unwrap().to_string();
         let requests = Arc::new(Mutex::new(Vec::new()));
         let status = Arc::new(AtomicU16::new(200));
-        let (r, s) = (requests.clone(), status.clone());
+        let delay_ms = Arc::new(AtomicU64::new(0));
+        let (r, s, d) = (requests.clone(), status.clone(), delay_ms.clone());
         std::thread::spawn(move || {
             for conn in listener.incoming() {
                 let Ok(conn) = conn else { continue };
-                let (r, s) = (r.clone(), s.clone());
-                std::thread::spawn(move || serve(conn, &r, &s));
+                let (r, s, d) = (r.clone(), s.clone(), d.clone());
+                std::thread::spawn(move || serve(conn, &r, &s, &d));
             }
         });
         Receiver {
             addr,
             requests,
             status,
+            delay_ms,
         }
+    }
+
+    /// Answer each request only after this long (a slow destination).
+    pub fn set_delay(&self, d: std::time::Duration) {
+        self.delay_ms.store(d.as_millis() as u64, Ordering::SeqCst);
     }
 
     pub fn set_status(&self, status: u16) {
@@ -64,7 +72,8 @@ impl Receiver {
     }
 }
 
-fn serve(conn: TcpStream, out: &Mutex<Vec<Request>>, status: &AtomicU16) {
+fn serve(conn: TcpStream, out: &Mutex<Vec<Request>>, status: &AtomicU16, delay: &AtomicU64) {
+    let _ = conn.set_nodelay(true);
     let mut w = conn.try_clone().unwrap();
     let mut r = BufReader::new(conn);
     loop {
@@ -99,6 +108,10 @@ fn serve(conn: TcpStream, out: &Mutex<Vec<Request>>, status: &AtomicU16) {
         if r.read_exact(&mut body).is_err() {
             return;
         }
+        let pause = delay.load(Ordering::SeqCst);
+        if pause > 0 {
+            std::thread::sleep(std::time::Duration::from_millis(pause));
+        }
         let code = status.load(Ordering::SeqCst);
         if (200..300).contains(&code) {
             out.lock().unwrap().push(Request {
@@ -113,11 +126,12 @@ fn serve(conn: TcpStream, out: &Mutex<Vec<Request>>, status: &AtomicU16) {
         } else {
             "{\"error\":\"refused by the test receiver\"}"
         };
-        let _ = write!(
-            w,
+        // One write (no Nagle/delayed-ACK stall between header and body).
+        let response = format!(
             "HTTP/1.1 {code} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{answer}",
             answer.len()
         );
+        let _ = w.write_all(response.as_bytes());
         let _ = w.flush();
     }
 }

@@ -113,8 +113,13 @@ pub fn http(
     (status, body)
 }
 
-pub fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
+pub fn wait_for(what: &str, f: impl FnMut() -> bool) {
+    wait_for_within(what, 30, f)
+}
+
+/// Poll `f` until it holds; fail naming `what` after `secs` seconds.
+pub fn wait_for_within(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
     while !f() {
         assert!(Instant::now() < deadline, "gave up waiting for {what}");
         std::thread::sleep(Duration::from_millis(50));

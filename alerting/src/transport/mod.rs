@@ -57,6 +57,7 @@ pub mod stream;
 use secretwatch_detect::{Alert, Severity};
 
 use crate::config::{Origin, SinkKind};
+use crate::email;
 use crate::secret::SecretError;
 
 /// Which alerts of a sink one lane takes (a sink with an immediate and a digest lane splits
@@ -66,6 +67,12 @@ pub enum LaneFilter {
     All,
     AtLeast(Severity),
     Below(Severity),
+    /// At least this severity, or break-glass whatever its severity (an e-mail sink's
+    /// immediate lane).
+    AtLeastOrBreakGlass(Severity),
+    /// Below this severity and not break-glass (an e-mail sink's digest lane): the complement
+    /// of [`LaneFilter::AtLeastOrBreakGlass`].
+    BelowNotBreakGlass(Severity),
 }
 
 impl LaneFilter {
@@ -74,6 +81,8 @@ impl LaneFilter {
             LaneFilter::All => true,
             LaneFilter::AtLeast(s) => alert.severity >= s,
             LaneFilter::Below(s) => alert.severity < s,
+            LaneFilter::AtLeastOrBreakGlass(s) => alert.severity >= s || alert.break_glass,
+            LaneFilter::BelowNotBreakGlass(s) => alert.severity < s && !alert.break_glass,
         }
     }
 }
@@ -193,6 +202,43 @@ pub fn build(kind: &SinkKind, origin: &Origin) -> Result<Vec<LaneSpec>, BuildErr
                 "output: ocsf needs url or file".to_string(),
             )),
         },
+        SinkKind::Email(c) => {
+            let password = match &c.password {
+                Some(p) => Some(secret("output.password", p)?),
+                None => None,
+            };
+            let client = email::SmtpClient::new(c, password, DEFAULT_TIMEOUT)
+                .map_err(|e| BuildError::Other(format!("output.{e}")))?;
+            let every = c.digest_interval();
+            if every.is_zero() {
+                // No digest: every alert is mailed on its own.
+                return Ok(vec![LaneSpec {
+                    suffix: "",
+                    filter: LaneFilter::All,
+                    transport: Box::new(email::EmailTransport::per_alert(client, origin.clone())),
+                }]);
+            }
+            let urgent = c.immediate_min_severity;
+            Ok(vec![
+                LaneSpec {
+                    suffix: "",
+                    filter: LaneFilter::AtLeastOrBreakGlass(urgent),
+                    transport: Box::new(email::EmailTransport::per_alert(
+                        client.clone(),
+                        origin.clone(),
+                    )),
+                },
+                LaneSpec {
+                    suffix: "-digest",
+                    filter: LaneFilter::BelowNotBreakGlass(urgent),
+                    transport: Box::new(email::EmailTransport::digest(
+                        client,
+                        origin.clone(),
+                        every,
+                    )),
+                },
+            ])
+        }
         SinkKind::Syslog(c) => {
             let t = stream::SyslogTransport::new(c.clone(), origin.clone(), DEFAULT_TIMEOUT)
                 .map_err(|e| BuildError::Other(format!("output: {e}")))?;
@@ -202,5 +248,116 @@ pub fn build(kind: &SinkKind, origin: &Origin) -> Result<Vec<LaneSpec>, BuildErr
                 transport: Box::new(t),
             }])
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::notification::fixtures::alert;
+
+    fn email(extra: &str) -> SinkKind {
+        serde_json::from_str(&format!(
+            r#"{{"type":"email","host":"127.0.0.1","from":"sw@example.com","to":["soc@example.com"]{extra}}}"#
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn an_email_sink_has_an_immediate_and_a_digest_lane() {
+        // Outside any runtime, as the binary opens its sinks.
+        let lanes = build(&email(""), &Origin::new("h")).unwrap();
+        let suffixes: Vec<&str> = lanes.iter().map(|l| l.suffix).collect();
+        assert_eq!(suffixes, ["", "-digest"]);
+        assert_eq!(
+            lanes[0].filter,
+            LaneFilter::AtLeastOrBreakGlass(Severity::High)
+        );
+        assert_eq!(
+            lanes[1].filter,
+            LaneFilter::BelowNotBreakGlass(Severity::High)
+        );
+        assert_eq!(lanes[0].transport.batching().max_items, 1);
+        assert_eq!(lanes[0].transport.batching().linger, Duration::ZERO);
+        let digest = lanes[1].transport.batching();
+        assert_eq!(digest.max_items, 500);
+        assert_eq!(digest.linger, Duration::from_secs(15 * 60));
+        assert_eq!(
+            lanes[0].transport.endpoint(),
+            "smtp://127.0.0.1:587 (starttls)"
+        );
+
+        // Every alert goes to exactly one of the two lanes.
+        let mut a = alert();
+        for severity in [
+            Severity::Info,
+            Severity::Low,
+            Severity::Medium,
+            Severity::High,
+            Severity::Critical,
+        ] {
+            for break_glass in [false, true] {
+                a.severity = severity;
+                a.break_glass = break_glass;
+                let takers: Vec<&str> = lanes
+                    .iter()
+                    .filter(|l| l.filter.takes(&a))
+                    .map(|l| l.suffix)
+                    .collect();
+                let want = if severity >= Severity::High || break_glass {
+                    ""
+                } else {
+                    "-digest"
+                };
+                assert_eq!(takers, [want], "{severity} break_glass={break_glass}");
+            }
+        }
+
+        let lanes = build(
+            &email(r#","immediate_min_severity":"medium","digest_seconds":30"#),
+            &Origin::new("h"),
+        )
+        .unwrap();
+        assert_eq!(
+            lanes[0].filter,
+            LaneFilter::AtLeastOrBreakGlass(Severity::Medium)
+        );
+        assert_eq!(
+            lanes[1].transport.batching().linger,
+            Duration::from_secs(30)
+        );
+
+        // No digest: one lane, one mail per alert.
+        let lanes = build(&email(r#","digest_minutes":0"#), &Origin::new("h")).unwrap();
+        assert_eq!(lanes.len(), 1);
+        assert_eq!((lanes[0].suffix, lanes[0].filter), ("", LaneFilter::All));
+        assert_eq!(lanes[0].transport.batching().max_items, 1);
+    }
+
+    #[test]
+    fn email_build_errors_name_the_key() {
+        let e = build(
+            &email(
+                r#","username":"sw","password":{"env":"SECRETWATCH_TEST_UNSET_SMTP_PASSWORD_4711"}"#,
+            ),
+            &Origin::new("h"),
+        )
+        .err()
+        .unwrap();
+        assert_eq!(
+            e.to_string(),
+            "output.password: environment variable SECRETWATCH_TEST_UNSET_SMTP_PASSWORD_4711 is not set (or not UTF-8)"
+        );
+        let e = build(
+            &email(r#","ca_file":"/nonexistent/smtp-ca.pem""#),
+            &Origin::new("h"),
+        )
+        .err()
+        .unwrap()
+        .to_string();
+        assert!(
+            e.starts_with("output.ca_file: cannot read /nonexistent/smtp-ca.pem"),
+            "{e}"
+        );
     }
 }

@@ -1,7 +1,10 @@
 //! Real servers on loopback for the delivery tests: an HTTP server that records every request
-//! and answers as a test script says, and a TCP syslog listener.
+//! and answers as a test script says, a TCP syslog listener, and an SMTP receiver ([`smtp`]).
 
 #![allow(dead_code)]
+
+pub mod mime;
+pub mod smtp;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

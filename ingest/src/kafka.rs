@@ -1,0 +1,493 @@
+//! The Kafka source: a consumer group over one or more topics, each with its format, at least
+//! once.
+//!
+//! Messages are decoded on the consumer's thread into [`KafkaBatch`]es of owned events, each
+//! carrying the offsets it covers. Offsets are committed only when the service says they are
+//! safe ([`Committer::publish`]): after the events were processed, their alerts durably queued
+//! and the detection state that contains them saved. A restart therefore resumes from offsets
+//! that match the saved state; whatever was processed after that is read again, and the
+//! alerts it raises again carry the same ids, which sinks dedupe.
+//!
+//! A message is one event, JSON lines, or an `EventList`; shippers' envelopes (an object whose
+//! `message` or `log` string holds the record: Vector, Fluent Bit, Filebeat, Logstash) are
+//! opened when the object is not itself an audit record.
+
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
+use rdkafka::error::KafkaError;
+use rdkafka::message::Message;
+use rdkafka::statistics::Statistics;
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use serde::Deserialize;
+use tracing::{info, warn};
+
+use crate::deadletter::DeadLetter;
+use crate::decode::Decoder;
+use crate::event::AccessEvent;
+use crate::options::ParseOptions;
+use crate::parser::Format;
+
+/// Why the source could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum KafkaSourceError {
+    #[error("cannot create the Kafka consumer: {0}")]
+    Create(#[source] KafkaError),
+    #[error("cannot subscribe to {topics:?}: {source}")]
+    Subscribe {
+        topics: Vec<String>,
+        #[source]
+        source: KafkaError,
+    },
+}
+
+/// Offsets (next offset to read) per topic and partition.
+pub type Offsets = HashMap<(Arc<str>, i32), i64>;
+
+/// Events of consecutive messages, with the offsets they cover.
+pub struct KafkaBatch {
+    pub events: Vec<AccessEvent<'static>>,
+    /// Next offset per partition once this batch is processed.
+    pub offsets: Vec<(Arc<str>, i32, i64)>,
+    pub messages: u64,
+    pub bad: u64,
+    pub events_by_source: BTreeMap<&'static str, u64>,
+}
+
+/// Counters the service shows in `/metrics`.
+#[derive(Debug, Default)]
+pub struct KafkaStats {
+    pub messages: AtomicU64,
+    pub bad_messages: AtomicU64,
+    pub commits: AtomicU64,
+    pub commit_failures: AtomicU64,
+    pub rebalances: AtomicU64,
+    /// Consumer lag per topic (sum over assigned partitions), from librdkafka's statistics.
+    pub lag: Mutex<BTreeMap<String, i64>>,
+}
+
+/// Where the service publishes offsets that are safe to commit, and the source picks them up.
+#[derive(Debug, Default)]
+pub struct Committer {
+    safe: Mutex<Offsets>,
+    generation: AtomicU64,
+}
+
+impl Committer {
+    /// Offsets whose events are processed and whose state is saved (merged: per partition the
+    /// highest wins).
+    pub fn publish(&self, offsets: &Offsets) {
+        let mut safe = self.safe.lock().unwrap_or_else(|e| e.into_inner());
+        for (k, v) in offsets {
+            let e = safe.entry(k.clone()).or_insert(*v);
+            *e = (*e).max(*v);
+        }
+        self.generation.fetch_add(1, Ordering::SeqCst);
+    }
+
+    fn snapshot(&self) -> Offsets {
+        self.safe.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+fn tpl_of(offsets: &Offsets, only: Option<&TopicPartitionList>) -> TopicPartitionList {
+    let mut tpl = TopicPartitionList::new();
+    for ((topic, partition), next) in offsets {
+        if let Some(only) = only {
+            if only.find_partition(topic, *partition).is_none() {
+                continue;
+            }
+        }
+        let _ = tpl.add_partition_offset(topic, *partition, Offset::Offset(*next));
+    }
+    tpl
+}
+
+/// librdkafka callbacks: statistics (lag) and rebalances (commit before revoke).
+pub struct SourceContext {
+    stats: Arc<KafkaStats>,
+    committer: Arc<Committer>,
+}
+
+impl ClientContext for SourceContext {
+    fn stats(&self, s: Statistics) {
+        let mut lag: BTreeMap<String, i64> = BTreeMap::new();
+        for (name, topic) in &s.topics {
+            let sum: i64 = topic
+                .partitions
+                .iter()
+                .filter(|(p, _)| **p >= 0)
+                .map(|(_, p)| p.consumer_lag.max(0))
+                .sum();
+            lag.insert(name.clone(), sum);
+        }
+        *self.stats.lag.lock().unwrap_or_else(|e| e.into_inner()) = lag;
+    }
+}
+
+impl ConsumerContext for SourceContext {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        self.stats.rebalances.fetch_add(1, Ordering::Relaxed);
+        if let Rebalance::Revoke(revoked) = rebalance {
+            // Commit what is safe for the partitions we lose; the rest is re-read by their
+            // next owner (duplicates with the same alert ids, never a loss).
+            let tpl = tpl_of(&self.committer.snapshot(), Some(revoked));
+            if tpl.count() > 0 {
+                match consumer.commit(&tpl, CommitMode::Sync) {
+                    Ok(()) => {
+                        self.stats.commits.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(e) => {
+                        self.stats.commit_failures.fetch_add(1, Ordering::Relaxed);
+                        warn!(error = %e, "Kafka commit before revoke failed.");
+                    }
+                }
+            }
+            info!(partitions = revoked.count(), "Kafka partitions revoked.");
+        }
+    }
+
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Assign(tpl) = rebalance {
+            info!(partitions = tpl.count(), "Kafka partitions assigned.");
+        }
+    }
+}
+
+/// Settings of the source besides the client's own properties.
+#[derive(Debug, Clone)]
+pub struct SourceSettings {
+    /// Topic name and the format of its messages.
+    pub topics: Vec<(String, Format)>,
+    /// Most events per batch.
+    pub batch_max: usize,
+    /// Longest a partial batch waits for more messages.
+    pub linger: Duration,
+}
+
+pub struct KafkaSource {
+    consumer: BaseConsumer<SourceContext>,
+    settings: SourceSettings,
+    pub stats: Arc<KafkaStats>,
+    pub committer: Arc<Committer>,
+}
+
+/// Properties the source sets itself (at-least-once depends on them).
+pub const OWN_PROPERTIES: [&str; 3] =
+    ["enable.auto.commit", "enable.auto.offset.store", "group.id"];
+
+impl KafkaSource {
+    /// `properties`: librdkafka properties (bootstrap servers, security, timeouts...); the
+    /// source adds `group.id` and turns auto-commit and auto offset store off.
+    pub fn new(
+        properties: &[(String, String)],
+        group_id: &str,
+        settings: SourceSettings,
+    ) -> Result<KafkaSource, KafkaSourceError> {
+        let mut client = ClientConfig::new();
+        for (k, v) in properties {
+            client.set(k, v);
+        }
+        client
+            .set("group.id", group_id)
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false");
+        if client.get("statistics.interval.ms").is_none() {
+            client.set("statistics.interval.ms", "5000");
+        }
+        let stats = Arc::new(KafkaStats::default());
+        let committer = Arc::new(Committer::default());
+        let consumer: BaseConsumer<SourceContext> = client
+            .create_with_context(SourceContext {
+                stats: stats.clone(),
+                committer: committer.clone(),
+            })
+            .map_err(KafkaSourceError::Create)?;
+        let names: Vec<&str> = settings.topics.iter().map(|(t, _)| t.as_str()).collect();
+        consumer
+            .subscribe(&names)
+            .map_err(|source| KafkaSourceError::Subscribe {
+                topics: settings.topics.iter().map(|(t, _)| t.clone()).collect(),
+                source,
+            })?;
+        Ok(KafkaSource {
+            consumer,
+            settings,
+            stats,
+            committer,
+        })
+    }
+
+    /// Consume until `stop` is set or `emit` returns false (the service is going away). Bad
+    /// messages are dead-lettered and counted. Safe offsets are committed as they are
+    /// published. On return, the caller finishes processing, publishes the final offsets,
+    /// and calls [`KafkaSource::close`].
+    pub fn run(
+        &self,
+        opts: &ParseOptions,
+        dead_letter: Option<&std::path::Path>,
+        stop: &AtomicBool,
+        emit: &mut dyn FnMut(KafkaBatch) -> bool,
+    ) {
+        let mut decoders: HashMap<String, (Arc<str>, Decoder<'_>)> = self
+            .settings
+            .topics
+            .iter()
+            .map(|(t, f)| {
+                (
+                    t.clone(),
+                    (
+                        Arc::from(t.as_str()),
+                        Decoder::new(opts, *f, dead_letter.map(DeadLetter::new)),
+                    ),
+                )
+            })
+            .collect();
+        let mut batch = Builder::default();
+        let mut committed_generation = 0u64;
+        let mut batch_started = Instant::now();
+        while !stop.load(Ordering::Relaxed) {
+            let polled = self.consumer.poll(Duration::from_millis(50));
+            match polled {
+                None => {}
+                Some(Err(e)) => {
+                    warn!(error = %e, "Kafka consumer error.");
+                }
+                Some(Ok(msg)) => {
+                    if batch.messages == 0 {
+                        batch_started = Instant::now();
+                    }
+                    let topic = msg.topic();
+                    let (partition, offset) = (msg.partition(), msg.offset());
+                    if let Some((name, decoder)) = decoders.get_mut(topic) {
+                        batch.add(
+                            decoder,
+                            name,
+                            partition,
+                            offset,
+                            msg.payload().unwrap_or_default(),
+                        );
+                    }
+                }
+            }
+            let full = batch.events.len() >= self.settings.batch_max;
+            let due = batch.messages > 0 && batch_started.elapsed() >= self.settings.linger;
+            if (full || due) && !self.flush(&mut batch, emit) {
+                return;
+            }
+            let gen = self.committer.generation.load(Ordering::SeqCst);
+            if gen != committed_generation {
+                committed_generation = gen;
+                self.commit(CommitMode::Async);
+            }
+        }
+        self.flush(&mut batch, emit);
+    }
+
+    fn flush(&self, batch: &mut Builder, emit: &mut dyn FnMut(KafkaBatch) -> bool) -> bool {
+        if batch.messages == 0 {
+            return true;
+        }
+        let b = std::mem::take(batch).finish();
+        self.stats.messages.fetch_add(b.messages, Ordering::Relaxed);
+        self.stats.bad_messages.fetch_add(b.bad, Ordering::Relaxed);
+        emit(b)
+    }
+
+    /// Commit the published offsets.
+    pub fn commit(&self, mode: CommitMode) {
+        let tpl = tpl_of(&self.committer.snapshot(), None);
+        if tpl.count() == 0 {
+            return;
+        }
+        match self.consumer.commit(&tpl, mode) {
+            Ok(()) => {
+                self.stats.commits.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(e) => {
+                self.stats.commit_failures.fetch_add(1, Ordering::Relaxed);
+                warn!(error = %e, "Kafka offset commit failed (the events will be read again).");
+            }
+        }
+    }
+
+    /// Commit the final offsets synchronously and leave the group.
+    pub fn close(self) {
+        self.commit(CommitMode::Sync);
+        self.consumer.unsubscribe();
+    }
+}
+
+#[derive(Default)]
+struct Builder {
+    events: Vec<AccessEvent<'static>>,
+    offsets: HashMap<(Arc<str>, i32), i64>,
+    messages: u64,
+    bad: u64,
+    events_by_source: BTreeMap<&'static str, u64>,
+}
+
+impl Builder {
+    fn add(
+        &mut self,
+        decoder: &mut Decoder<'_>,
+        topic: &Arc<str>,
+        partition: i32,
+        offset: i64,
+        payload: &[u8],
+    ) {
+        self.messages += 1;
+        let (bad0, ev0) = (decoder.stats.bad, decoder.stats.events_by_source.clone());
+        let source = format!("kafka:{topic}/{partition}");
+        let events = &mut self.events;
+        let res = match std::str::from_utf8(payload) {
+            Err(_) => decoder.bad_bytes(payload, &source, offset as u64),
+            Ok(text) => decode_message(decoder, text, &source, offset as u64, &mut |ev| {
+                events.push(ev)
+            }),
+        };
+        if let Err(e) = res {
+            warn!(error = %e, "Dead-letter write failed.");
+        }
+        self.bad += decoder.stats.bad - bad0;
+        for (k, v) in &decoder.stats.events_by_source {
+            let before = ev0.get(k).copied().unwrap_or(0);
+            if *v > before {
+                *self.events_by_source.entry(k).or_default() += v - before;
+            }
+        }
+        let e = self
+            .offsets
+            .entry((topic.clone(), partition))
+            .or_insert(offset + 1);
+        *e = (*e).max(offset + 1);
+    }
+
+    fn finish(self) -> KafkaBatch {
+        KafkaBatch {
+            events: self.events,
+            offsets: self
+                .offsets
+                .into_iter()
+                .map(|((t, p), o)| (t, p, o))
+                .collect(),
+            messages: self.messages,
+            bad: self.bad,
+            events_by_source: self.events_by_source,
+        }
+    }
+}
+
+/// One message: a shipper's envelope is opened first; then JSON lines, or one record
+/// (an event or an `EventList`). `position` is the message offset (dead-letter `location`).
+pub fn decode_message(
+    decoder: &mut Decoder<'_>,
+    text: &str,
+    source: &str,
+    position: u64,
+    emit: &mut dyn FnMut(AccessEvent<'static>),
+) -> Result<(), crate::IngestError> {
+    let opened = open_envelope(text);
+    let text = opened.as_deref().unwrap_or(text).trim();
+    if text.is_empty() {
+        return Ok(());
+    }
+    // A pretty-printed document spread over lines is one record.
+    if text.contains('\n') && serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok() {
+        return decoder.document(text, source, &mut |ev| emit(ev.into_owned()));
+    }
+    for line in text.lines() {
+        let line = line.trim();
+        if !line.is_empty() {
+            decoder.record(line, source, position, &mut |ev| emit(ev.into_owned()))?;
+        }
+    }
+    Ok(())
+}
+
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    #[serde(borrow, default)]
+    message: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    log: Option<Cow<'a, str>>,
+    #[serde(default)]
+    kind: Option<serde::de::IgnoredAny>,
+    #[serde(default, rename = "type")]
+    ty: Option<serde::de::IgnoredAny>,
+    #[serde(default, rename = "auditID")]
+    audit_id: Option<serde::de::IgnoredAny>,
+}
+
+/// The record inside a shipper's envelope, when `text` is one: a JSON object that is not an
+/// audit record (no `kind`, `type` or `auditID`) with a `message` or `log` string.
+pub fn open_envelope(text: &str) -> Option<String> {
+    let t = text.trim_start();
+    if !t.starts_with('{') || !(t.contains("\"message\"") || t.contains("\"log\"")) {
+        return None;
+    }
+    let env: Envelope<'_> = serde_json::from_str(t).ok()?;
+    if env.kind.is_some() || env.ty.is_some() || env.audit_id.is_some() {
+        return None;
+    }
+    env.message.or(env.log).map(Cow::into_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn envelopes_open_only_around_records() {
+        let inner = r#"{"kind":"Event","auditID":"a1"}"#;
+        let vector = serde_json::json!({"message": inner, "timestamp": "2026-11-03T10:00:00Z", "source_type": "kafka"}).to_string();
+        assert_eq!(open_envelope(&vector).as_deref(), Some(inner));
+        let fluent = serde_json::json!({"log": inner, "stream": "stdout"}).to_string();
+        assert_eq!(open_envelope(&fluent).as_deref(), Some(inner));
+        // An audit record that happens to carry a message is not an envelope.
+        let event = r#"{"kind":"Event","auditID":"a2","message":"x"}"#;
+        assert_eq!(open_envelope(event), None);
+        let vault = r#"{"type":"response","log":"y"}"#;
+        assert_eq!(open_envelope(vault), None);
+        assert_eq!(open_envelope("not json"), None);
+        assert_eq!(open_envelope(r#"{"message": 3}"#), None);
+    }
+
+    #[test]
+    fn messages_decode_as_lines_lists_or_envelopes() {
+        let opts = ParseOptions::default();
+        let line = |id: &str| {
+            format!(
+                r#"{{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"{id}","stage":"ResponseComplete","requestURI":"/api/v1/namespaces/prod/secrets/db","verb":"get","user":{{"username":"alice"}},"sourceIPs":["10.0.0.1"],"objectRef":{{"resource":"secrets","namespace":"prod","name":"db","apiVersion":"v1"}},"responseStatus":{{"code":200}},"requestReceivedTimestamp":"2026-11-03T10:00:00Z","stageTimestamp":"2026-11-03T10:00:00Z"}}"#
+            )
+        };
+        let mut dec = Decoder::new(&opts, Format::Auto, None);
+        let mut got = Vec::new();
+        let mut emit = |ev: AccessEvent<'static>| got.push(ev.id.to_string());
+        decode_message(&mut dec, &line("one"), "kafka:t/0", 1, &mut emit).unwrap();
+        let lines = format!("{}\n{}\n", line("two"), line("three"));
+        decode_message(&mut dec, &lines, "kafka:t/0", 2, &mut emit).unwrap();
+        let list = format!(
+            r#"{{"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[{},{}]}}"#,
+            line("four"),
+            line("five")
+        );
+        decode_message(&mut dec, &list, "kafka:t/0", 3, &mut emit).unwrap();
+        let env = serde_json::json!({"message": line("six")}).to_string();
+        decode_message(&mut dec, &env, "kafka:t/0", 4, &mut emit).unwrap();
+        decode_message(&mut dec, "{broken", "kafka:t/0", 5, &mut emit).unwrap();
+        let pretty = serde_json::to_string_pretty(
+            &serde_json::from_str::<serde_json::Value>(&line("seven")).unwrap(),
+        )
+        .unwrap();
+        decode_message(&mut dec, &pretty, "kafka:t/0", 6, &mut emit).unwrap();
+        assert_eq!(got.len(), 7, "{got:?}");
+        assert_eq!(dec.stats.bad, 1);
+        assert!(dec.stats.first_errors[0].starts_with("kafka:t/0:5:"));
+    }
+}

@@ -1,0 +1,88 @@
+//! The Kafka source in the service: a thread that consumes, decodes and hands batches to the
+//! detection queue (blocking when it is full: backpressure, nothing buffered without bound),
+//! and commits the offsets that the detection thread publishes after each state checkpoint.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use secretwatch_ingest::kafka::{KafkaSource, SourceSettings};
+use secretwatch_ingest::{Format, ParseOptions};
+use tokio::sync::mpsc::Sender;
+use tracing::info;
+
+use crate::config::KafkaConfig;
+use crate::serve::metrics::Metrics;
+use crate::serve::pipeline::Batch;
+
+/// librdkafka properties of the consumer, credentials loaded.
+fn properties(cfg: &KafkaConfig) -> Result<Vec<(String, String)>> {
+    let mut p: Vec<(String, String)> = vec![
+        ("bootstrap.servers".into(), cfg.brokers.clone()),
+        ("auto.offset.reset".into(), cfg.start_from.clone()),
+        (
+            "session.timeout.ms".into(),
+            cfg.session_timeout_ms.to_string(),
+        ),
+        ("client.id".into(), "secretwatch".into()),
+    ];
+    for (k, v) in &cfg.properties {
+        p.retain(|(key, _)| key != k);
+        p.push((k.clone(), v.clone()));
+    }
+    if let Some(s) = &cfg.sasl_password {
+        let v = s
+            .load()
+            .map_err(|e| anyhow::anyhow!("kafka.sasl_password: {e}"))?;
+        p.push(("sasl.password".into(), v.expose().to_string()));
+    }
+    if let Some(s) = &cfg.ssl_key_password {
+        let v = s
+            .load()
+            .map_err(|e| anyhow::anyhow!("kafka.ssl_key_password: {e}"))?;
+        p.push(("ssl.key.password".into(), v.expose().to_string()));
+    }
+    Ok(p)
+}
+
+pub fn open(cfg: &KafkaConfig) -> Result<KafkaSource> {
+    let settings = SourceSettings {
+        topics: cfg
+            .topics
+            .iter()
+            .map(|t| (t.name.clone(), t.format.parse().unwrap_or(Format::Auto)))
+            .collect(),
+        batch_max: cfg.batch_max,
+        linger: std::time::Duration::from_millis(cfg.linger_ms),
+    };
+    let source = KafkaSource::new(&properties(cfg)?, &cfg.group_id, settings)
+        .with_context(|| format!("kafka ({})", cfg.brokers))?;
+    info!(brokers = %cfg.brokers, group = %cfg.group_id, topics = cfg.topics.len(), "Kafka consumer subscribed.");
+    Ok(source)
+}
+
+/// Consume until `stop`; returns the source for the final commit once detection has saved.
+pub fn consume(
+    source: KafkaSource,
+    opts: Arc<ParseOptions>,
+    dead: std::path::PathBuf,
+    tx: Sender<Batch>,
+    metrics: Arc<Metrics>,
+    stop: Arc<AtomicBool>,
+) -> KafkaSource {
+    source.run(&opts, Some(&dead), &stop, &mut |b| {
+        metrics.add_events(&b.events_by_source);
+        metrics.bad_records.fetch_add(b.bad, Ordering::Relaxed);
+        if b.events.is_empty() && b.offsets.is_empty() {
+            return true;
+        }
+        metrics.queue_batches.fetch_add(1, Ordering::Relaxed);
+        tx.blocking_send(Batch {
+            events: b.events,
+            kafka: b.offsets,
+        })
+        .is_ok()
+    });
+    drop(tx);
+    source
+}
