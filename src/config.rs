@@ -226,6 +226,33 @@ pub struct ServeConfig {
     /// loses at most this much learning.
     #[serde(default = "default_checkpoint")]
     pub checkpoint_seconds: u64,
+    /// Files to follow as they grow: `[[serve.tail]] path = "/var/log/kubernetes/audit/audit*.log"`.
+    #[serde(default)]
+    pub tail: Vec<TailConfig>,
+    /// How often followed files are checked for new lines and new files (milliseconds).
+    #[serde(default = "default_tail_poll")]
+    pub tail_poll_ms: u64,
+}
+
+/// One followed file or glob (`*`, `?` in the file name).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TailConfig {
+    pub path: PathBuf,
+    /// `auto`, `k8s-audit` or `vault`.
+    #[serde(default = "default_format")]
+    pub format: String,
+    /// Files found at the very first start with no saved offset: read from the `beginning`
+    /// or only new lines from the `end`.
+    #[serde(default = "default_start_at")]
+    pub start_at: String,
+}
+
+fn default_tail_poll() -> u64 {
+    250
+}
+fn default_start_at() -> String {
+    "beginning".into()
 }
 
 fn default_checkpoint() -> u64 {
@@ -421,6 +448,30 @@ impl Config {
         }
         if self.serve.checkpoint_seconds == 0 {
             errs.push("serve.checkpoint_seconds: must be at least 1".into());
+        }
+        for (i, t) in self.serve.tail.iter().enumerate() {
+            if let Err(e) = t.format.parse::<Format>() {
+                errs.push(format!("serve.tail[{i}].format: {e}"));
+            }
+            if !["beginning", "end"].contains(&t.start_at.as_str()) {
+                errs.push(format!(
+                    "serve.tail[{i}].start_at: {:?} (expected beginning or end)",
+                    t.start_at
+                ));
+            }
+            let dir_glob = t
+                .path
+                .parent()
+                .is_some_and(|d| d.to_string_lossy().contains(['*', '?']));
+            if dir_glob || t.path.as_os_str().is_empty() {
+                errs.push(format!(
+                    "serve.tail[{i}].path: {:?}: wildcards only in the file name",
+                    t.path
+                ));
+            }
+        }
+        if self.serve.tail_poll_ms == 0 {
+            errs.push("serve.tail_poll_ms: must be at least 1".into());
         }
         if self.serve.queue_batches == 0 {
             errs.push("serve.queue_batches: must be at least 1".into());

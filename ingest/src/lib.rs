@@ -14,6 +14,7 @@ pub mod parser;
 pub mod reader;
 pub mod redact;
 pub mod strlist;
+pub mod tail;
 pub mod time;
 pub mod vault;
 

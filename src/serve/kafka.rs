@@ -80,6 +80,7 @@ pub fn consume(
         tx.blocking_send(Batch {
             events: b.events,
             kafka: b.offsets,
+            tail: Vec::new(),
         })
         .is_ok()
     });

@@ -15,7 +15,8 @@ use anyhow::{Context, Result};
 use secretwatch_alerting::{Alerting, EnvironmentFn, Origin};
 use secretwatch_detect::context::World;
 use secretwatch_detect::Engine;
-use secretwatch_ingest::SourceSystem;
+use secretwatch_ingest::tail::{self, TailOffsets, TailSpec};
+use secretwatch_ingest::{Format, SourceSystem};
 use tracing::info;
 
 use crate::config::Config;
@@ -105,6 +106,50 @@ pub fn run(cfg: Config, files: Vec<PathBuf>) -> Result<()> {
         }
         None => None,
     };
+    let tail_thread = if cfg.serve.tail.is_empty() {
+        None
+    } else {
+        let specs: Vec<TailSpec> = cfg
+            .serve
+            .tail
+            .iter()
+            .map(|t| TailSpec {
+                pattern: t.path.clone(),
+                format: t.format.parse().unwrap_or(Format::Auto),
+                start_at_end: t.start_at == "end",
+            })
+            .collect();
+        let saved = TailOffsets::load(&state_dir);
+        let (opts, dead, tx, metrics, stop) = (
+            opts.clone(),
+            data.join("dead-letter.jsonl"),
+            tx.clone(),
+            metrics.clone(),
+            stop_kafka.clone(),
+        );
+        let poll = std::time::Duration::from_millis(cfg.serve.tail_poll_ms);
+        Some(
+            std::thread::Builder::new()
+                .name("tail".into())
+                .spawn(move || {
+                    tail::run(&specs, &saved, &opts, Some(&dead), poll, &stop, &mut |b| {
+                        metrics.add_events(&b.events_by_source);
+                        metrics
+                            .bad_records
+                            .fetch_add(b.bad, std::sync::atomic::Ordering::Relaxed);
+                        metrics
+                            .queue_batches
+                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        tx.blocking_send(Batch {
+                            events: b.events,
+                            kafka: Vec::new(),
+                            tail: b.positions,
+                        })
+                        .is_ok()
+                    });
+                })?,
+        )
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -152,9 +197,13 @@ pub fn run(cfg: Config, files: Vec<PathBuf>) -> Result<()> {
         info!("HTTP server stopped; draining detection.");
         Ok(())
     });
-    // Stop consuming; the consumer is kept until detection has saved the state that covers
-    // the last offsets, then those are committed.
+    // Stop consuming and following; the consumer is kept until detection has saved the state
+    // that covers the last offsets, then those are committed.
     stop_kafka.store(true, std::sync::atomic::Ordering::SeqCst);
+    if let Some(t) = tail_thread {
+        t.join()
+            .map_err(|_| anyhow::anyhow!("the file-following thread panicked"))?;
+    }
     let kafka_source = match kafka_thread {
         Some(t) => Some(
             t.join()

@@ -11,6 +11,7 @@ use anyhow::{Context, Result};
 use secretwatch_alerting::{AlertSink, Alerting, JsonLines};
 use secretwatch_detect::Engine;
 use secretwatch_ingest::kafka::{Committer, Offsets};
+use secretwatch_ingest::tail::{TailOffsets, TailPos};
 use secretwatch_ingest::AccessEvent;
 use tokio::sync::mpsc::Receiver;
 use tracing::info;
@@ -22,6 +23,8 @@ pub struct Batch {
     pub events: Vec<AccessEvent<'static>>,
     /// Kafka: next offset per partition once these events are processed.
     pub kafka: Vec<(Arc<str>, i32, i64)>,
+    /// Followed files: where reading stands once these events are processed.
+    pub tail: Vec<(String, TailPos)>,
 }
 
 impl Batch {
@@ -29,6 +32,7 @@ impl Batch {
         Batch {
             events,
             kafka: Vec::new(),
+            tail: Vec::new(),
         }
     }
 }
@@ -77,10 +81,16 @@ pub fn run(mut engine: Engine, mut rx: Receiver<Batch>, out: Outputs) -> Result<
     // Kafka offsets whose events are processed (alerts queued) but not yet covered by a saved
     // state; published to the committer right after each save.
     let mut processed = Offsets::new();
-    let save = |engine: &Engine, processed: &Offsets| -> Result<()> {
+    // Followed files: positions saved beside the state that covers them.
+    let mut tail = TailOffsets::load(&state_dir);
+    let save = |engine: &Engine, processed: &Offsets, tail: &TailOffsets| -> Result<()> {
         engine
             .save_state(&state_dir)
             .with_context(|| format!("saving state to {}", state_dir.display()))?;
+        if !tail.files.is_empty() {
+            tail.save(&state_dir)
+                .with_context(|| format!("saving tail offsets to {}", state_dir.display()))?;
+        }
         if let Some(c) = &committer {
             c.publish(processed);
         }
@@ -97,15 +107,16 @@ pub fn run(mut engine: Engine, mut rx: Receiver<Batch>, out: Outputs) -> Result<
             let e = processed.entry((topic, partition)).or_insert(next);
             *e = (*e).max(next);
         }
+        tail.update(&batch.tail);
         // Checkpoint on the wall clock: the service's concern, not the detectors'.
         if last_save.elapsed() >= checkpoint {
-            save(&engine, &processed)?;
+            save(&engine, &processed, &tail)?;
             last_save = std::time::Instant::now();
         }
     }
     engine.flush(&mut pending);
     deliver(&mut pending, &mut sink)?;
-    save(&engine, &processed)?;
+    save(&engine, &processed, &tail)?;
     info!(state = %state_dir.display(), "Detection stopped, state saved.");
     Ok(())
 }
