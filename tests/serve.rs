@@ -347,3 +347,116 @@ fn state_is_checkpointed_while_running() {
         state.exists()
     });
 }
+
+/// A rule of ours that fires on any read of the Secret `prod/<name>`.
+fn watch_rule(id: &str, name: &str, secret: &str) -> String {
+    format!(
+        r#"title: Watched secret read
+id: {id}
+name: {name}
+status: stable
+description: A read of a watched Secret.
+level: high
+tags:
+  - attack.credential-access
+logsource:
+  product: kubernetes
+  service: audit
+detection:
+  sel:
+    verb: get
+    objectRef.resource: secrets
+    objectRef.name: {secret}
+  condition: sel
+"#
+    )
+}
+
+#[test]
+fn rules_reload_on_sighup_and_on_file_change_and_a_bad_rule_keeps_the_old_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let rules = dir.path().join("rules");
+    std::fs::create_dir_all(&rules).unwrap();
+    let rule_file = rules.join("watch.yml");
+    std::fs::write(
+        &rule_file,
+        watch_rule("5d0c1f7e-0000-4000-8000-000000000001", "watch-db", "db"),
+    )
+    .unwrap();
+    let rules_env = format!("[\"{}\"]", rules.display());
+    let server = start_with(
+        &data,
+        &[],
+        &[("SECRETWATCH_DETECT__RULES_DIRS", &rules_env)],
+    );
+    // Each read by another person: repeats by one person within the alert window are one alert.
+    let read = |id: &str, secret: &str, minute: u32| {
+        let line = k8s_line(
+            id,
+            &format!("oidc:{id}@example.com"),
+            "get",
+            Some("prod"),
+            Some(secret),
+            200,
+            &format!("2026-11-03T10:{minute:02}:00Z"),
+        );
+        let (status, body) = http(
+            &server.addr,
+            "POST",
+            "/ingest/k8s-audit",
+            Some(TOKEN),
+            &line,
+        );
+        assert_eq!(status, 200, "{body}");
+    };
+    let fired = |rule: &str| {
+        std::fs::read_to_string(data.join("alerts.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains(&format!("\"rule\":\"{rule}\"")))
+            .count()
+    };
+    read("r1", "db", 1);
+    wait_for("the first rule", || fired("watch-db") == 1);
+
+    // The rule file changes: picked up without a signal.
+    std::fs::write(
+        &rule_file,
+        watch_rule("5d0c1f7e-0000-4000-8000-000000000002", "watch-api", "api"),
+    )
+    .unwrap();
+    let metric = |name: &str| -> u64 {
+        let (_, m) = http(&server.addr, "GET", "/metrics", None, "");
+        m.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    wait_for("a reload after the file change", || {
+        metric("secretwatch_rule_reloads_total") >= 1
+    });
+    read("r2", "api", 2);
+    wait_for("the new rule", || fired("watch-api") == 1);
+    read("r3", "db", 3);
+
+    // SIGHUP alone reloads too.
+    let before = metric("secretwatch_rule_reloads_total");
+    assert!(Command::new("kill")
+        .args(["-HUP", &server.child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    wait_for("a reload on SIGHUP", || {
+        metric("secretwatch_rule_reloads_total") == before + 1
+    });
+
+    // A broken rule: the reload is refused and the running rules stay.
+    std::fs::write(&rule_file, "title: broken\ndetection: [\n").unwrap();
+    wait_for("the refused reload", || {
+        metric("secretwatch_rule_reload_failures_total") >= 1
+    });
+    read("r4", "api", 4);
+    wait_for("the rule still in force", || fired("watch-api") == 2);
+    assert_eq!(fired("watch-db"), 1, "the replaced rule no longer fires");
+}

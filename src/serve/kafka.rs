@@ -78,9 +78,8 @@ pub fn consume(
         }
         metrics.queue_batches.fetch_add(1, Ordering::Relaxed);
         tx.blocking_send(Batch {
-            events: b.events,
             kafka: b.offsets,
-            tail: Vec::new(),
+            ..Batch::of(b.events)
         })
         .is_ok()
     });

@@ -18,6 +18,8 @@ pub struct Metrics {
     pub alerts: Mutex<BTreeMap<(String, &'static str), u64>>,
     pub queue_batches: AtomicI64,
     pub backpressure: AtomicU64,
+    pub rule_reloads: AtomicU64,
+    pub rule_reload_failures: AtomicU64,
     pub kafka: std::sync::OnceLock<std::sync::Arc<KafkaStats>>,
 }
 
@@ -89,6 +91,18 @@ impl Metrics {
             "secretwatch_backpressure_total",
             "Ingest requests refused because the detection queue was full.",
             self.backpressure.load(Ordering::Relaxed),
+        );
+        counter(
+            &mut out,
+            "secretwatch_rule_reloads_total",
+            "Rule sets reloaded (SIGHUP or a changed rule file), state kept.",
+            self.rule_reloads.load(Ordering::Relaxed),
+        );
+        counter(
+            &mut out,
+            "secretwatch_rule_reload_failures_total",
+            "Rule reloads refused (the previous rules stay in force).",
+            self.rule_reload_failures.load(Ordering::Relaxed),
         );
         let _ = writeln!(out, "# HELP secretwatch_events_total Events ingested, by source.\n# TYPE secretwatch_events_total counter");
         for (source, v) in self.events.lock().unwrap_or_else(|e| e.into_inner()).iter() {

@@ -74,6 +74,7 @@ pub fn run(cfg: Config, files: Vec<PathBuf>) -> Result<()> {
             checkpoint,
             alerting: alerting.clone(),
             committer,
+            detect: cfg.detect.clone(),
         };
         std::thread::Builder::new()
             .name("detection".into())
@@ -141,9 +142,8 @@ pub fn run(cfg: Config, files: Vec<PathBuf>) -> Result<()> {
                             .queue_batches
                             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         tx.blocking_send(Batch {
-                            events: b.events,
-                            kafka: Vec::new(),
                             tail: b.positions,
+                            ..Batch::of(b.events)
                         })
                         .is_ok()
                     });
@@ -183,6 +183,12 @@ pub fn run(cfg: Config, files: Vec<PathBuf>) -> Result<()> {
                 metrics.clone(),
             ));
         }
+        // Rules reload on SIGHUP and when a file under detect.rules_dirs changes.
+        tokio::spawn(reload_triggers(
+            tx.clone(),
+            metrics.clone(),
+            cfg.detect.rules_dirs.clone(),
+        ));
         drop(tx);
         let listener = tokio::net::TcpListener::bind(&cfg.serve.listen)
             .await
@@ -238,6 +244,62 @@ pub fn run(cfg: Config, files: Vec<PathBuf>) -> Result<()> {
     drop(alert_rt);
     served?;
     detected
+}
+
+/// Ask the detection thread to reload the rules on SIGHUP or when a rule file changes
+/// (checked every 2 s by name, size and modification time).
+async fn reload_triggers(
+    tx: tokio::sync::mpsc::Sender<Batch>,
+    metrics: Arc<metrics::Metrics>,
+    dirs: Vec<PathBuf>,
+) {
+    #[cfg(unix)]
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+    let fingerprint = |dirs: &[PathBuf]| -> Vec<(PathBuf, u64, Option<std::time::SystemTime>)> {
+        let mut v = Vec::new();
+        for d in dirs {
+            for e in std::fs::read_dir(d).into_iter().flatten().flatten() {
+                if let Ok(m) = e.metadata() {
+                    v.push((e.path(), m.len(), m.modified().ok()));
+                }
+            }
+        }
+        v.sort();
+        v
+    };
+    let mut last = fingerprint(&dirs);
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(2));
+    loop {
+        #[cfg(unix)]
+        let hup_fired = async {
+            match hup.as_mut() {
+                Some(h) => {
+                    h.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let hup_fired = std::future::pending::<()>();
+        let why = tokio::select! {
+            () = hup_fired => "SIGHUP",
+            _ = tick.tick() => {
+                let now = fingerprint(&dirs);
+                if now == last {
+                    continue;
+                }
+                last = now;
+                "a rule file changed"
+            }
+        };
+        info!(trigger = why, "Reloading rules.");
+        metrics
+            .queue_batches
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if tx.send(Batch::reload()).await.is_err() {
+            return;
+        }
+    }
 }
 
 /// This machine's host name, for alerts (HEC host, syslog HOSTNAME).

@@ -25,6 +25,8 @@ pub struct Batch {
     pub kafka: Vec<(Arc<str>, i32, i64)>,
     /// Followed files: where reading stands once these events are processed.
     pub tail: Vec<(String, TailPos)>,
+    /// Not events: reload the rules (SIGHUP, a rule file changed), keeping all state.
+    pub reload: bool,
 }
 
 impl Batch {
@@ -33,6 +35,14 @@ impl Batch {
             events,
             kafka: Vec::new(),
             tail: Vec::new(),
+            reload: false,
+        }
+    }
+
+    pub fn reload() -> Batch {
+        Batch {
+            reload: true,
+            ..Batch::of(Vec::new())
         }
     }
 }
@@ -47,6 +57,30 @@ pub struct Outputs {
     pub alerting: Arc<Alerting>,
     /// Kafka: told the offsets each saved state covers.
     pub committer: Option<Arc<Committer>>,
+    /// Where rules are reloaded from.
+    pub detect: secretwatch_detect::DetectConfig,
+}
+
+/// New rules from the same places; a rule set that does not load leaves the running one in place.
+fn reload(engine: &mut Engine, detect: &secretwatch_detect::DetectConfig, metrics: &Metrics) {
+    let loaded = secretwatch_detect::engine::load_rules(detect)
+        .map_err(|e| e.to_string())
+        .and_then(|rules| {
+            engine
+                .reload_rules(detect, &rules)
+                .map_err(|e| e.to_string())
+                .map(|()| rules.meta.len())
+        });
+    match loaded {
+        Ok(n) => {
+            metrics.rule_reloads.fetch_add(1, Ordering::Relaxed);
+            info!(rules = n, "Rules reloaded; state kept.");
+        }
+        Err(e) => {
+            metrics.rule_reload_failures.fetch_add(1, Ordering::Relaxed);
+            tracing::error!(error = %e, "Rule reload failed; the previous rules stay in force.");
+        }
+    }
 }
 
 /// Run until every sender is gone, then flush detectors and save state.
@@ -58,6 +92,7 @@ pub fn run(mut engine: Engine, mut rx: Receiver<Batch>, out: Outputs) -> Result<
         checkpoint,
         alerting,
         committer,
+        detect,
     } = out;
     let file = OpenOptions::new()
         .create(true)
@@ -99,6 +134,10 @@ pub fn run(mut engine: Engine, mut rx: Receiver<Batch>, out: Outputs) -> Result<
     let mut last_save = std::time::Instant::now();
     while let Some(batch) = rx.blocking_recv() {
         metrics.queue_batches.fetch_sub(1, Ordering::Relaxed);
+        if batch.reload {
+            reload(&mut engine, &detect, &metrics);
+            continue;
+        }
         for ev in &batch.events {
             engine.on_event(ev, &mut pending);
         }
