@@ -25,6 +25,9 @@ cargo test --workspace --locked 2>&1 | tee "$CARGO_TARGET_DIR/test-output.txt"
 step "public samples"
 scripts/check-public-samples.sh
 
+step "grafana dashboard names only metrics the service exports"
+python3 scripts/check-grafana.py
+
 # The closing line CI reads.
 passed=$(grep -Eo 'test result: ok\. [0-9]+ passed' "$CARGO_TARGET_DIR/test-output.txt" | awk '{s+=$4} END {print s+0}')
 failed=$(grep -Eo '[0-9]+ failed' "$CARGO_TARGET_DIR/test-output.txt" | awk '{s+=$1} END {print s+0}')
