@@ -148,6 +148,33 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 3)]
         rounds: u32,
     },
+    /// Kafka to alerts: produce lines of FILES to a new topic, then time a real `serve`
+    /// consuming them (events/s, alerts, peak memory). Needs a running broker.
+    Kafka {
+        /// Bootstrap servers.
+        #[arg(long, default_value = "127.0.0.1:9092")]
+        brokers: String,
+        /// At most this many lines of the files.
+        #[arg(long, default_value_t = 200_000)]
+        events: usize,
+        /// A config whose [ingest]/[detect] sections describe the data's world (e.g. the
+        /// generator's secretwatch.toml); the bench adds the [kafka] section.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Event-to-alert latency through the HTTP ingest at a fixed rate, to a webhook sink.
+    Latency {
+        /// Events per second offered.
+        #[arg(long, default_value_t = 2000)]
+        rate: u32,
+        #[arg(long, default_value_t = 20)]
+        seconds: u32,
+        /// One event in this many raises an alert at once.
+        #[arg(long, default_value_t = 100)]
+        every: u32,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -232,6 +259,25 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Bench(BenchCommand::Scan { files, rounds }) => {
             init_tracing("error");
             crate::bench::scan(&files, rounds)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench(BenchCommand::Kafka {
+            brokers,
+            events,
+            config,
+            files,
+        }) => {
+            init_tracing("error");
+            crate::bench_live::kafka(&brokers, &files, events, config.as_deref())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench(BenchCommand::Latency {
+            rate,
+            seconds,
+            every,
+        }) => {
+            init_tracing("error");
+            crate::bench_live::latency(rate, seconds, every.max(1))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Rules(cmd) => crate::rules_cmd::run(cmd),

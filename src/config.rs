@@ -232,6 +232,12 @@ pub struct ServeConfig {
     /// How often followed files are checked for new lines and new files (milliseconds).
     #[serde(default = "default_tail_poll")]
     pub tail_poll_ms: u64,
+    /// Serve HTTPS: PEM certificate chain (with `tls_key_file`).
+    #[serde(default)]
+    pub tls_cert_file: Option<PathBuf>,
+    /// PEM PKCS#8 private key of `tls_cert_file`.
+    #[serde(default)]
+    pub tls_key_file: Option<PathBuf>,
 }
 
 /// One followed file or glob (`*`, `?` in the file name).
@@ -470,6 +476,11 @@ impl Config {
                 ));
             }
         }
+        if self.serve.tls_cert_file.is_some() != self.serve.tls_key_file.is_some() {
+            errs.push(
+                "serve.tls_cert_file: set together with serve.tls_key_file (or neither)".into(),
+            );
+        }
         if self.serve.tail_poll_ms == 0 {
             errs.push("serve.tail_poll_ms: must be at least 1".into());
         }
@@ -589,7 +600,7 @@ mod tests {
             text.push('\n');
         }
         let cfg: Config = toml::from_str(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
-        assert_eq!(cfg.alerting.sinks.len(), 8);
+        assert_eq!(cfg.alerting.sinks.len(), 9);
         assert_eq!(cfg.validate(), Vec::<String>::new());
     }
 

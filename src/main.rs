@@ -1,6 +1,7 @@
 //! `secretwatch`: watches who touches secrets.
 
 mod bench;
+mod bench_live;
 mod cli;
 mod config;
 mod eval;

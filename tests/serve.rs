@@ -183,6 +183,31 @@ fn files_given_at_start_are_scanned() {
 fn planted_canaries_never_leak_through_the_service() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
+    // Every kind of output: a webhook, a Splunk HEC forwarding the events too, an OCSF file.
+    let receiver = common::receiver::Receiver::start("127.0.0.1:0");
+    let ocsf = dir.path().join("ocsf.jsonl");
+    let cfg = dir.path().join("secretwatch.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"
+[[alerting.sinks]]
+name = "hook"
+output = {{ type = "webhook", url = "http://{r}/hook" }}
+[[alerting.sinks]]
+name = "hec"
+forward_events = true
+output = {{ type = "splunk", url = "http://{r}/services/collector/event", token = "hec-token-0123456789" }}
+[[alerting.sinks]]
+name = "ocsf"
+forward_events = true
+output = {{ type = "ocsf", file = "{o}" }}
+"#,
+            r = receiver.addr,
+            o = ocsf.display()
+        ),
+    )
+    .unwrap();
     let mut child = Command::new(bin())
         .args([
             "serve",
@@ -190,6 +215,8 @@ fn planted_canaries_never_leak_through_the_service() {
             "127.0.0.1:0",
             "--data-dir",
             data.to_str().unwrap(),
+            "--config",
+            cfg.to_str().unwrap(),
         ])
         .env("SECRETWATCH_SERVE__INGEST_TOKEN", TOKEN)
         .env("RUST_LOG", "trace")
@@ -230,6 +257,14 @@ fn planted_canaries_never_leak_through_the_service() {
             .unwrap_or_default()
             .contains("secret-values-in-audit-log")
     });
+    wait_for("the alert at the webhook and events at the HEC", || {
+        let got = receiver.requests();
+        got.iter().any(|r| r.path == "/hook")
+            && got.iter().any(|r| r.path == "/services/collector/event")
+    });
+    wait_for("the OCSF file", || {
+        std::fs::read_to_string(&ocsf).is_ok_and(|t| t.contains("\"class_uid\":6003"))
+    });
     let (_, metrics) = http(&addr, "GET", "/metrics", None, "");
     answers.push_str(&metrics);
     assert!(Command::new("kill")
@@ -241,6 +276,34 @@ fn planted_canaries_never_leak_through_the_service() {
     log.push_str(&rest.join().unwrap());
 
     let mut outputs = vec![("answers", answers), ("log", log)];
+    let sent: String = receiver
+        .requests()
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {:?} {}\n",
+                r.path,
+                r.headers,
+                String::from_utf8_lossy(&r.body)
+            )
+        })
+        .collect();
+    outputs.push(("requests to the sinks", sent));
+    outputs.push(("ocsf file", std::fs::read_to_string(&ocsf).unwrap()));
+    // The sinks' queues on disk.
+    let mut queued = String::new();
+    let mut dirs = vec![data.join("outbox")];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            if e.path().is_dir() {
+                dirs.push(e.path());
+            } else {
+                queued.push_str(&String::from_utf8_lossy(&std::fs::read(e.path()).unwrap()));
+            }
+        }
+    }
+    assert!(!queued.is_empty());
+    outputs.push(("outbox", queued));
     for f in [
         "alerts.jsonl",
         "dead-letter.jsonl",
@@ -252,8 +315,13 @@ fn planted_canaries_never_leak_through_the_service() {
             std::fs::read_to_string(data.join(f)).unwrap_or_else(|e| panic!("{f}: {e}")),
         ));
     }
+    let dead = &outputs
+        .iter()
+        .find(|(n, _)| *n == "dead-letter.jsonl")
+        .unwrap()
+        .1;
     assert!(
-        outputs[3].1.lines().count() >= 4,
+        dead.lines().count() >= 4,
         "bad canary records were dead-lettered"
     );
     let canaries = std::fs::read_to_string(common::fixtures().join("canaries.txt")).unwrap();
@@ -459,4 +527,81 @@ fn rules_reload_on_sighup_and_on_file_change_and_a_bad_rule_keeps_the_old_ones()
     read("r4", "api", 4);
     wait_for("the rule still in force", || fired("watch-api") == 2);
     assert_eq!(fired("watch-db"), 1, "the replaced rule no longer fires");
+}
+
+#[test]
+fn the_listener_speaks_tls_with_the_configured_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("tls.crt"), dir.path().join("tls.key"));
+    let made = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args([
+            "-subj",
+            "/CN=secretwatch-test",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let data = dir.path().join("data");
+    let server = start_with(
+        &data,
+        &[],
+        &[
+            ("SECRETWATCH_SERVE__TLS_CERT_FILE", cert.to_str().unwrap()),
+            ("SECRETWATCH_SERVE__TLS_KEY_FILE", key.to_str().unwrap()),
+        ],
+    );
+    let line = k8s_line(
+        "tls-1",
+        "system:serviceaccount:dev:build-bot",
+        "list",
+        None,
+        None,
+        200,
+        "2026-11-03T10:00:00Z",
+    );
+    let ca = reqwest::Certificate::from_pem(&std::fs::read(&cert).unwrap()).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (status, body) = rt.block_on(async {
+        let client = reqwest::Client::builder()
+            .add_root_certificate(ca)
+            .build()
+            .unwrap();
+        let r = client
+            .post(format!("https://{}/ingest/k8s-audit", server.addr))
+            .bearer_auth(TOKEN)
+            .body(line)
+            .send()
+            .await
+            .expect("HTTPS request");
+        (r.status().as_u16(), r.text().await.unwrap())
+    });
+    assert_eq!(status, 200, "{body}");
+    wait_for("the alert", || {
+        std::fs::read_to_string(data.join("alerts.jsonl"))
+            .unwrap_or_default()
+            .contains("k8s-secrets-list-cluster-wide")
+    });
+    // Plain HTTP on the TLS port gets no HTTP answer.
+    let mut s = std::net::TcpStream::connect(&server.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let _ = write!(s, "GET /api/health HTTP/1.1\r\nHost: x\r\n\r\n");
+    let mut resp = Vec::new();
+    let _ = s.read_to_end(&mut resp);
+    assert!(!String::from_utf8_lossy(&resp).starts_with("HTTP/1.1 200"));
 }

@@ -15,6 +15,11 @@
 //! output = { type = "splunk", url = "https://splunk:8088/services/collector/event", token = { file = "/run/secrets/hec" } }
 //!
 //! [[alerting.sinks]]
+//! name = "kafka"
+//! forward_events = true
+//! output = { type = "kafka", brokers = "kafka-1:9092,kafka-2:9092", topic = "secretwatch.alerts", events_topic = "secretwatch.access" }
+//!
+//! [[alerting.sinks]]
 //! name = "soc-mail"
 //! route = { min_severity = "medium" }
 //! output = { type = "email", host = "smtp.example.com", username = "secretwatch", password = { env = "SMTP_PASSWORD" }, from = "secretwatch <secretwatch@example.com>", to = ["soc@example.com"] }
@@ -30,6 +35,7 @@ use serde::Deserialize;
 use crate::elastic::ElasticConfig;
 use crate::email::EmailConfig;
 use crate::gate::GateConfig;
+use crate::kafka::KafkaConfig;
 use crate::ocsf::OcsfConfig;
 use crate::pagerduty::PagerDutyConfig;
 use crate::queue::{QueueConfig, RetryPolicy};
@@ -93,7 +99,8 @@ pub struct SinkConfig {
     pub queue: QueueConfig,
     #[serde(default)]
     pub retry: RetryPolicy,
-    /// Also forward every normalized (redacted) access event (Splunk, Elastic, OCSF only).
+    /// Also forward every normalized (redacted) access event (Splunk, Elastic, OCSF and Kafka
+    /// only), through the sink's own events lane `<name>-events` ([`crate::forward`]).
     #[serde(default)]
     pub forward_events: bool,
     pub output: SinkKind,
@@ -111,6 +118,7 @@ pub enum SinkKind {
     Syslog(SyslogConfig),
     Ocsf(OcsfConfig),
     Email(EmailConfig),
+    Kafka(KafkaConfig),
 }
 
 impl SinkKind {
@@ -124,6 +132,7 @@ impl SinkKind {
             SinkKind::Syslog(_) => "syslog",
             SinkKind::Ocsf(_) => "ocsf",
             SinkKind::Email(_) => "email",
+            SinkKind::Kafka(_) => "kafka",
         }
     }
 
@@ -131,7 +140,7 @@ impl SinkKind {
     pub fn forwards_events(&self) -> bool {
         matches!(
             self,
-            SinkKind::Splunk(_) | SinkKind::Elastic(_) | SinkKind::Ocsf(_)
+            SinkKind::Splunk(_) | SinkKind::Elastic(_) | SinkKind::Ocsf(_) | SinkKind::Kafka(_)
         )
     }
 }
@@ -164,7 +173,7 @@ impl SinkConfig {
         }
         if self.forward_events && !self.output.forwards_events() {
             errors.push(format!(
-                "{key}.forward_events: {} sinks take alerts only (splunk, elastic and ocsf forward events)",
+                "{key}.forward_events: {} sinks take alerts only (splunk, elastic, ocsf and kafka forward events)",
                 self.output.type_name()
             ));
         }
@@ -181,6 +190,10 @@ impl SinkConfig {
             SinkKind::Syslog(c) => c.validate(&out, errors),
             SinkKind::Ocsf(c) => c.validate(&out, errors),
             SinkKind::Email(c) => c.validate(&out, errors),
+            SinkKind::Kafka(c) => {
+                c.validate(&out, errors);
+                c.validate_forwarding(self.forward_events, &out, errors);
+            }
         }
     }
 }
@@ -289,6 +302,42 @@ mod tests {
             );
         }
         assert_eq!(errors.len(), want.len(), "{errors:#?}");
+    }
+
+    #[test]
+    fn webhook_templates_and_kafka_sinks_are_checked_with_their_keys() {
+        let sinks: Vec<SinkConfig> = serde_json::from_str(
+            r#"[
+            {"name":"t1","output":{"type":"webhook","url":"https://h.example","body_template":"{\"a\":\"{{who}}\"}"}},
+            {"name":"t2","output":{"type":"webhook","url":"https://h.example","content_type":"text/plain"}},
+            {"name":"t3","output":{"type":"webhook","url":"https://h.example","body_template":"{\"a\": {{title}}}"}},
+            {"name":"t4","output":{"type":"webhook","url":"https://h.example","body_template":"{{title}}","content_type":"text plain"}},
+            {"name":"ok1","output":{"type":"webhook","url":"https://h.example","body_template":"{\"a\":\"{{ title }}\"}"}},
+            {"name":"ok2","output":{"type":"webhook","url":"https://h.example","body_template":"{{title}}\n{{reason}}","content_type":"text/plain"}},
+            {"name":"k1","forward_events":true,"output":{"type":"kafka","brokers":"k:9092","topic":"alerts"}},
+            {"name":"k2","output":{"type":"kafka","brokers":"k:9092","topic":"alerts","properties":{"sasl.password":"p"}}},
+            {"name":"k3","forward_events":true,"output":{"type":"kafka","brokers":"k:9092","topic":"alerts","events_topic":"access","format":"ecs"}}
+        ]"#,
+        )
+        .unwrap();
+        let errors = validate_sinks(&sinks, "alerting.sinks");
+        let want = [
+            "alerting.sinks[0].output.body_template: unknown placeholder {{who}} (known: id, rule,",
+            "alerting.sinks[1].output.content_type: only used with body_template",
+            "alerting.sinks[2].output.body_template: not JSON once filled in",
+            "alerting.sinks[3].output.content_type: \"text plain\" is not a media type",
+            "alerting.sinks[6].output.events_topic: required with forward_events",
+            "alerting.sinks[7].output.properties.sasl.password: a credential: use alerting.sinks[7].output.sasl_password",
+        ];
+        for w in want {
+            assert!(
+                errors.iter().any(|e| e.starts_with(w)),
+                "{w} in {errors:#?}"
+            );
+        }
+        assert_eq!(errors.len(), want.len(), "{errors:#?}");
+        assert!(sinks[8].output.forwards_events());
+        assert_eq!(sinks[8].output.type_name(), "kafka");
     }
 
     #[test]

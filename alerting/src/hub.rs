@@ -4,29 +4,33 @@
 //! [`Alerting::submit`] is called from the detection thread (synchronous, fast: a gate
 //! decision and a durable queue append per routed lane). Each lane's sender is a tokio task
 //! that peeks a batch from the queue, sends it through the lane's [`Transport`], and lets
-//! [`Delivery`] decide what to ack, dead-letter and retry. A full queue does not drop the
-//! alert: it is written to the lane's dead-letter file with the reason, logged at error level
-//! and counted (`queue_full`), so it can be replayed.
+//! [`crate::Delivery`] decide what to ack, dead-letter and retry (`sender.rs`). A full
+//! queue does not drop the alert: it is written to the lane's dead-letter file with the
+//! reason, logged at error level and counted (`queue_full`), so it can be replayed.
+//!
+//! [`Alerting::forward`] is called from the detection thread too, with each batch of
+//! (redacted) access events: every sink with `forward_events = true` has an events lane
+//! `<sink>-events` with its own queue and sender ([`crate::forward`]). A full events queue
+//! never blocks and never drops silently: the events are counted (`dropped`) and logged.
 
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::path::Path;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use secretwatch_detect::Alert;
-use secretwatch_ingest::SourceSystem;
+use secretwatch_ingest::{AccessEvent, SourceSystem};
 use serde::Serialize;
 use tokio::sync::{watch, Notify};
 
 use crate::config::{Origin, SinkConfig};
+use crate::forward::{Forwarded, DROP_LOG_INTERVAL};
 use crate::notification::Notification;
-use crate::queue::{
-    DeadLetter, Delivery, Entry, Health, Offer, Outbox, QueueError, Rejected, RetryPolicy,
-    TransportResult,
-};
+use crate::queue::{DeadLetter, DiskQueue, Entry, Health, Offer, Outbox, QueueError, Rejected};
 use crate::route::{Router, Scope};
-use crate::transport::{self, BuildError, LaneFilter, Transport};
+use crate::sender::{run_lane, Counters, DropLog, Intake, Lane};
+use crate::transport::{self, BuildError, LaneRecords, Transport};
 
 /// Maps (source, namespace or Vault path) to an environment, for routing by environment.
 pub type EnvironmentFn = Box<dyn Fn(SourceSystem, &str) -> Option<String> + Send + Sync>;
@@ -49,41 +53,16 @@ pub enum HubError {
     },
 }
 
-/// Counters of one lane, since start.
-#[derive(Debug, Default)]
-struct Counters {
-    queued: AtomicU64,
-    duplicates: AtomicU64,
-    suppressed: AtomicU64,
-    /// Records acked (delivered or dead-lettered).
-    acked: AtomicU64,
-    dead_lettered: AtomicU64,
-    failed_attempts: AtomicU64,
-    queue_full: AtomicU64,
-}
-
-struct Lane {
-    /// `sink` or `sink-digest`.
-    name: String,
-    sink: String,
-    kind: &'static str,
-    endpoint: String,
-    filter: LaneFilter,
-    outbox: Mutex<Outbox>,
-    dead: Mutex<DeadLetter>,
-    retry: RetryPolicy,
-    wake: Notify,
-    counters: Counters,
-    health: Mutex<Health>,
-}
-
 /// What `/metrics` and the health endpoint show of one lane.
 #[derive(Debug, Clone, Serialize)]
 pub struct LaneStatus {
+    /// `<sink>`, `<sink>-digest` or `<sink>-events`: unique, the label of its metrics.
     pub name: String,
     pub sink: String,
     #[serde(rename = "type")]
     pub kind: &'static str,
+    /// `alerts` or `events` (forwarded access events).
+    pub records: &'static str,
     pub endpoint: String,
     /// `healthy`, `retrying` or `blocked`.
     pub state: &'static str,
@@ -99,7 +78,10 @@ pub struct LaneStatus {
     pub delivered: u64,
     pub dead_lettered: u64,
     pub failed_attempts: u64,
+    /// Alerts refused by a full queue (kept in the dead-letter file).
     pub queue_full: u64,
+    /// Events lanes: events not forwarded because the queue was full (or the disk failed).
+    pub dropped: u64,
 }
 
 /// What [`Alerting::submit`] did with one alert.
@@ -113,8 +95,10 @@ pub struct Submitted {
 
 pub struct Alerting {
     lanes: Vec<Arc<Lane>>,
-    /// Lanes (indices into `lanes`) of each sink, in configuration order.
+    /// Alert lanes (indices into `lanes`) of each sink, in configuration order.
     sink_lanes: Vec<Vec<usize>>,
+    /// Events lanes (indices into `lanes`).
+    event_lanes: Vec<usize>,
     router: Router,
     environment: EnvironmentFn,
     shutdown: watch::Sender<bool>,
@@ -123,7 +107,8 @@ pub struct Alerting {
 
 impl Alerting {
     /// Open every sink's queues under `dir/<lane>/` and build its transports (credentials are
-    /// loaded here). Senders start with [`Alerting::start`].
+    /// loaded here): one lane per alert lane of the sink, plus `<sink>-events` when it forwards
+    /// events. Senders start with [`Alerting::start`].
     pub fn open(
         sinks: &[SinkConfig],
         dir: &Path,
@@ -133,37 +118,57 @@ impl Alerting {
         let mut lanes = Vec::new();
         let mut transports = Vec::new();
         let mut sink_lanes = Vec::new();
+        let mut event_lanes = Vec::new();
         for (index, s) in sinks.iter().enumerate() {
-            let specs = transport::build(&s.output, origin).map_err(|source| HubError::Build {
+            let build_err = |source| HubError::Build {
                 index,
                 name: s.name.clone(),
                 source,
-            })?;
+            };
+            let mut specs = transport::build(&s.output, origin).map_err(build_err)?;
+            if s.forward_events {
+                specs.extend(transport::build_events(&s.output, origin).map_err(build_err)?);
+            }
             let mut mine = Vec::new();
             for spec in specs {
                 let name = format!("{}{}", s.name, spec.suffix);
-                let lane_dir: PathBuf = dir.join(&name);
+                let lane_dir = dir.join(&name);
                 let queue_err = |source| HubError::Queue {
                     index,
                     name: name.clone(),
                     source,
                 };
-                let outbox = Outbox::open(&lane_dir, s.throttle.clone(), s.queue.clone())
-                    .map_err(queue_err)?;
-                let dead = DeadLetter::open(&outbox.dead_letter_path()).map_err(queue_err)?;
-                mine.push(lanes.len());
+                // Same layout for both kinds: `queue/`, `dead-letter.jsonl` (and `gate/`).
+                let intake = match spec.records {
+                    LaneRecords::Alerts => Intake::Alerts(
+                        Outbox::open(&lane_dir, s.throttle.clone(), s.queue.clone())
+                            .map_err(queue_err)?,
+                    ),
+                    LaneRecords::Events(_) => Intake::Events(
+                        DiskQueue::open(&lane_dir.join("queue"), s.queue.clone())
+                            .map_err(queue_err)?,
+                    ),
+                };
+                let dead =
+                    DeadLetter::open(&lane_dir.join("dead-letter.jsonl")).map_err(queue_err)?;
+                match spec.records {
+                    LaneRecords::Alerts => mine.push(lanes.len()),
+                    LaneRecords::Events(_) => event_lanes.push(lanes.len()),
+                }
                 lanes.push(Arc::new(Lane {
                     name: name.clone(),
                     sink: s.name.clone(),
                     kind: s.output.type_name(),
                     endpoint: spec.transport.endpoint(),
                     filter: spec.filter,
-                    outbox: Mutex::new(outbox),
+                    records: spec.records,
+                    intake: Mutex::new(intake),
                     dead: Mutex::new(dead),
                     retry: s.retry.clone(),
                     wake: Notify::new(),
                     counters: Counters::default(),
                     health: Mutex::new(Health::Healthy),
+                    drop_log: Mutex::new(DropLog::default()),
                 }));
                 transports.push(spec.transport);
             }
@@ -174,6 +179,7 @@ impl Alerting {
             Alerting {
                 lanes,
                 sink_lanes,
+                event_lanes,
                 router: Router::from_configs(sinks),
                 environment,
                 shutdown,
@@ -208,7 +214,10 @@ impl Alerting {
                 if !lane.filter.takes(alert) {
                     continue;
                 }
-                let offered = lane.outbox.lock().expect("outbox lock").offer(alert, now);
+                let offered = match &mut *lane.intake() {
+                    Intake::Alerts(outbox) => outbox.offer(alert, now),
+                    Intake::Events(_) => continue,
+                };
                 match offered {
                     Ok(Offer::Queued { .. }) => {
                         out.queued += 1;
@@ -234,11 +243,67 @@ impl Alerting {
         out
     }
 
+    /// Whether any sink forwards access events (else [`Alerting::forward`] does nothing).
+    pub fn forwards_events(&self) -> bool {
+        !self.event_lanes.is_empty()
+    }
+
+    /// Queue a batch of normalized, already redacted access events on every events lane
+    /// (`<sink>-events` of each sink with `forward_events = true`). Called from the detection
+    /// thread: it encodes each event for each sink, appends what fits to the lane's queue
+    /// (one fsync per lane and batch) and never waits for the network. Events that do not
+    /// fit a full queue are counted (`dropped`) and logged at most once a minute per lane.
+    pub fn forward(&self, events: &[AccessEvent<'_>]) -> Forwarded {
+        let mut out = Forwarded::default();
+        if events.is_empty() {
+            return out;
+        }
+        for &li in &self.event_lanes {
+            let lane = &self.lanes[li];
+            let LaneRecords::Events(encoder) = &lane.records else {
+                continue;
+            };
+            // Encoded before taking the lock the sender also needs.
+            let lines: Vec<Vec<u8>> = events.iter().map(|ev| encoder.line(ev)).collect();
+            let (queued, problem) = {
+                let mut intake = lane.intake();
+                let q = intake.queue_mut();
+                let before = q.next_seq();
+                match q.push_fitting(&lines) {
+                    Ok(n) if n == lines.len() => (n, None),
+                    Ok(n) => {
+                        let st = q.stats();
+                        let why = format!(
+                            "queue full: {} of {} bytes used by {} records",
+                            st.used_bytes, st.max_bytes, st.pending
+                        );
+                        (n, Some(why))
+                    }
+                    // A disk error part way: what was written is queued.
+                    Err(e) => ((q.next_seq() - before) as usize, Some(e.to_string())),
+                }
+            };
+            if queued > 0 {
+                lane.counters
+                    .queued
+                    .fetch_add(queued as u64, Ordering::Relaxed);
+                lane.wake.notify_one();
+            }
+            out.queued += queued;
+            if let Some(why) = problem {
+                let dropped = lines.len() - queued;
+                out.dropped += dropped;
+                note_dropped(lane, dropped as u64, &why);
+            }
+        }
+        out
+    }
+
     /// Release throttled alerts whose window ended by `now` (event time), e.g. at the end of
     /// a scan with the last event's time plus the longest window.
     pub fn release_held(&self, now: DateTime<Utc>) {
         for lane in &self.lanes {
-            let r = lane.outbox.lock().expect("outbox lock").tick(now);
+            let r = lane.intake().tick(now);
             match r {
                 Ok(n) if n > 0 => {
                     lane.counters.queued.fetch_add(n as u64, Ordering::Relaxed);
@@ -260,7 +325,7 @@ impl Alerting {
     pub fn pending(&self) -> u64 {
         self.lanes
             .iter()
-            .map(|l| l.outbox.lock().expect("outbox lock").queue().pending())
+            .map(|l| l.intake().queue().pending())
             .sum()
     }
 
@@ -288,8 +353,8 @@ impl Alerting {
 
 fn status_of(l: &Lane) -> LaneStatus {
     let (pending, stats) = {
-        let o = l.outbox.lock().expect("outbox lock");
-        (o.queue().pending(), o.queue().stats())
+        let intake = l.intake();
+        (intake.queue().pending(), intake.queue().stats())
     };
     let health = l.health.lock().expect("health lock").clone();
     let (state, last_error, attempts) = match health {
@@ -308,6 +373,7 @@ fn status_of(l: &Lane) -> LaneStatus {
         name: l.name.clone(),
         sink: l.sink.clone(),
         kind: l.kind,
+        records: l.carries(),
         endpoint: l.endpoint.clone(),
         state,
         last_error,
@@ -325,6 +391,27 @@ fn status_of(l: &Lane) -> LaneStatus {
         dead_lettered: c.dead_lettered.load(Ordering::Relaxed),
         failed_attempts: c.failed_attempts.load(Ordering::Relaxed),
         queue_full: c.queue_full.load(Ordering::Relaxed),
+        dropped: c.dropped.load(Ordering::Relaxed),
+    }
+}
+
+/// Count events a lane could not queue; log at most once per [`DROP_LOG_INTERVAL`], with
+/// every event dropped since the last line.
+fn note_dropped(lane: &Lane, n: u64, why: &str) {
+    lane.counters.dropped.fetch_add(n, Ordering::Relaxed);
+    let mut log = lane.drop_log.lock().expect("drop log lock");
+    log.unlogged += n;
+    let due = log.last.is_none_or(|t| t.elapsed() >= DROP_LOG_INTERVAL);
+    if due {
+        tracing::error!(
+            sink = %lane.name,
+            dropped = log.unlogged,
+            total_dropped = lane.counters.dropped.load(Ordering::Relaxed),
+            reason = %why,
+            "events lane cannot keep up: access events NOT forwarded (counted in `dropped`; raise queue.max_bytes or fix the sink)"
+        );
+        log.last = Some(Instant::now());
+        log.unlogged = 0;
     }
 }
 
@@ -354,161 +441,5 @@ fn keep_refused(lane: &Lane, alert: &Alert, e: &QueueError) {
     );
     if let Err(e) = r {
         tracing::error!(sink = %lane.name, alert_id = %alert.id, error = %e, "cannot write the dead-letter file either");
-    }
-}
-
-/// How often a sender looks at the throttle (held alerts due) and the queue when idle.
-const IDLE_TICK: Duration = Duration::from_secs(1);
-
-async fn run_lane(
-    lane: Arc<Lane>,
-    mut transport: Box<dyn Transport>,
-    mut stop: watch::Receiver<bool>,
-    seed: u64,
-) {
-    let batching = transport.batching();
-    let mut delivery = Delivery::new(lane.retry.clone(), seed ^ 0x5eed);
-    // When the first of the records now pending was first seen (for `linger`).
-    let mut pending_since: Option<Instant> = None;
-    loop {
-        if *stop.borrow() {
-            return;
-        }
-        // Held alerts whose window ended (wall time; live events are near it).
-        match lane.outbox.lock().expect("outbox lock").tick(Utc::now()) {
-            Ok(n) if n > 0 => {
-                lane.counters.queued.fetch_add(n as u64, Ordering::Relaxed);
-            }
-            Ok(_) => {}
-            Err(e) => tracing::error!(sink = %lane.name, error = %e, "cannot queue held alerts"),
-        }
-        let limit = delivery.batch_limit(batching.max_items);
-        let peeked = lane
-            .outbox
-            .lock()
-            .expect("outbox lock")
-            .queue()
-            .peek(limit, batching.max_bytes);
-        let peeked = match peeked {
-            Ok(p) => p,
-            Err(e) => {
-                tracing::error!(sink = %lane.name, error = %e, "cannot read the sink queue");
-                wait(&lane, &mut stop, IDLE_TICK).await;
-                continue;
-            }
-        };
-        if peeked.is_empty() {
-            pending_since = None;
-            wait(&lane, &mut stop, IDLE_TICK).await;
-            continue;
-        }
-        if !batching.linger.is_zero() && peeked.len() < batching.max_items {
-            let since = *pending_since.get_or_insert_with(Instant::now);
-            let age = since.elapsed();
-            if age < batching.linger && !*stop.borrow() {
-                wait(&lane, &mut stop, (batching.linger - age).min(IDLE_TICK)).await;
-                continue;
-            }
-        }
-        let batch = delivery.select(peeked);
-        if batch.is_empty() {
-            wait(&lane, &mut stop, IDLE_TICK).await;
-            continue;
-        }
-        let decoded: Result<Vec<Notification>, _> = batch.iter().map(Entry::decode).collect();
-        let result = match decoded {
-            Ok(ns) => {
-                let sent = tokio::select! {
-                    r = transport.send(&ns) => Some(r),
-                    _ = stop.changed() => None,
-                };
-                match sent {
-                    Some(r) => r,
-                    // Stopping mid-attempt: the batch stays queued (it may arrive twice).
-                    None => return,
-                }
-            }
-            // Only a damaged queue file can do this: such a record is rejected alone.
-            Err(e) => TransportResult::Status {
-                status: 422,
-                retry_after: None,
-                body: format!("queued record is not a notification: {e}"),
-            },
-        };
-        let ok = matches!(
-            &result,
-            TransportResult::Delivered | TransportResult::PerItem(_)
-        ) || matches!(&result, TransportResult::Status { status, .. } if (200..300).contains(status));
-        if !ok {
-            lane.counters
-                .failed_attempts
-                .fetch_add(1, Ordering::Relaxed);
-        }
-        let step = delivery.on_result(result);
-        for d in &step.dead_letter {
-            let entry = batch.iter().find(|e| e.seq == d.seq);
-            if let Some(entry) = entry {
-                tracing::error!(sink = %lane.name, seq = d.seq, status = ?d.status, response = %d.response, "alert rejected by the sink: dead-lettered");
-                let r = lane.dead.lock().expect("dead-letter lock").append(
-                    &lane.name,
-                    entry,
-                    d,
-                    Utc::now(),
-                );
-                if let Err(e) = r {
-                    tracing::error!(sink = %lane.name, error = %e, "cannot write the dead-letter file");
-                }
-                lane.counters.dead_lettered.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-        if let Some(seq) = step.ack_through {
-            let mut o = lane.outbox.lock().expect("outbox lock");
-            let before = o.queue().acked();
-            match o.queue_mut().ack_through(seq) {
-                Ok(()) => {
-                    let acked = o.queue().acked().saturating_sub(before);
-                    lane.counters.acked.fetch_add(acked, Ordering::Relaxed);
-                }
-                Err(e) => {
-                    tracing::error!(sink = %lane.name, error = %e, "cannot ack the sink queue")
-                }
-            }
-            pending_since = None;
-        }
-        let was = lane.health.lock().expect("health lock").clone();
-        if was != step.health {
-            match &step.health {
-                Health::Healthy => tracing::info!(sink = %lane.name, "sink delivering again"),
-                Health::Retrying {
-                    attempts,
-                    last_error,
-                } => {
-                    tracing::warn!(sink = %lane.name, endpoint = %lane.endpoint, attempts, error = %last_error, "sink failing: retrying")
-                }
-                Health::Blocked {
-                    attempts,
-                    last_error,
-                } => {
-                    tracing::error!(sink = %lane.name, endpoint = %lane.endpoint, attempts, error = %last_error, "sink refuses us (credential or URL?): alerts kept, retrying")
-                }
-            }
-            *lane.health.lock().expect("health lock") = step.health.clone();
-        }
-        if let Some(wait_for) = step.retry_after {
-            if !wait_for.is_zero() {
-                tokio::select! {
-                    _ = tokio::time::sleep(wait_for) => {}
-                    _ = stop.changed() => return,
-                }
-            }
-        }
-    }
-}
-
-async fn wait(lane: &Lane, stop: &mut watch::Receiver<bool>, d: Duration) {
-    tokio::select! {
-        _ = lane.wake.notified() => {}
-        _ = tokio::time::sleep(d) => {}
-        _ = stop.changed() => {}
     }
 }

@@ -8,20 +8,27 @@
 //! the sink's encoder, sends it, and hands the result to [`Delivery`], which says what to
 //! ack, what to dead-letter and when to retry. Nothing here reads the clock or the network:
 //! time is passed in.
+//!
+//! Sinks with `forward_events = true` (Splunk, Elastic, OCSF, Kafka) also get every
+//! normalized access event through [`Alerting::forward`]: a separate events lane per sink
+//! (`<sink>-events`), with its own bounded queue and no gate ([`forward`]).
 
 pub mod attack;
 pub mod config;
 pub mod elastic;
 pub mod email;
+pub mod forward;
 mod fsutil;
 pub mod gate;
 pub mod hub;
+pub mod kafka;
 pub mod notification;
 pub mod ocsf;
 pub mod pagerduty;
 pub mod queue;
 pub mod route;
 pub mod secret;
+mod sender;
 pub mod sink;
 pub mod slack;
 pub mod splunk;
@@ -32,8 +39,10 @@ pub mod webhook;
 
 pub use config::{validate_sinks, Origin, SinkConfig, SinkKind};
 pub use email::EmailConfig;
+pub use forward::{EventEncoder, EventFormat, Forwarded, ForwardedEvent};
 pub use gate::{Gate, GateConfig, Verdict};
 pub use hub::{Alerting, EnvironmentFn, HubError, LaneStatus, Submitted};
+pub use kafka::KafkaConfig;
 pub use notification::{Notification, Suppressed};
 pub use queue::{
     DeadLetter, Delivery, DiskQueue, Health, Offer, Outbox, QueueConfig, QueueError, RetryPolicy,
@@ -42,7 +51,7 @@ pub use queue::{
 pub use route::{Glob, Route, RouteEntry, Router, Scope};
 pub use secret::{Secret, SecretError, SecretSource};
 pub use sink::{AlertSink, JsonLines, SinkError};
-pub use transport::{Batching, BoxFuture, Transport};
+pub use transport::{Batching, BoxFuture, LaneRecords, Transport};
 
 #[cfg(test)]
 mod test_events;

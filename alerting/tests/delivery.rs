@@ -75,6 +75,79 @@ async fn webhook_requests_are_signed_and_carry_the_alert() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_body_template_is_rendered_escaped_and_signed() {
+    let server = HttpRecorder::start(ok()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let template = r#"{"text": "[{{severity}}] {{ title }} by {{principal}}", "why": "{{reason}}", "where": "{{targets}}", "link": "{{url}}", "id": "{{id}}"}"#;
+    let cfg = sink(json!({
+        "name": "chat",
+        "output": { "type": "webhook", "url": server.url("/chat"), "secret": "s3cret-key",
+                    "body_template": template }
+    }));
+    let text_cfg = sink(json!({
+        "name": "pager-text",
+        "output": { "type": "webhook", "url": server.url("/text"), "secret": "s3cret-key",
+                    "body_template": "{{severity}} {{principal}}: {{reason}}",
+                    "content_type": "text/plain; charset=utf-8" }
+    }));
+    let hub = open(&[cfg, text_cfg], dir.path());
+    let mut a = alert(1, Severity::Critical);
+    a.principal = "eve \"the\" admin\nline2 \\ {{id}}".into();
+    assert_eq!(hub.submit(&a, a.last_seen).queued, 2);
+    assert!(
+        eventually(10, || server.count() == 2).await,
+        "{:?}",
+        hub.status()
+    );
+    let reqs = server.take();
+    let key = secretwatch_alerting::Secret::new("s3cret-key");
+    for r in &reqs {
+        // The signature covers the rendered body, as received.
+        secretwatch_alerting::webhook::verify(
+            &key,
+            r.header("x-secretwatch-timestamp").unwrap(),
+            r.header("x-secretwatch-signature").unwrap(),
+            &r.body,
+            chrono::Utc::now().timestamp(),
+            60,
+        )
+        .expect("signature verifies over the rendered body");
+        assert_eq!(r.header("x-secretwatch-alert-id"), Some(a.id.as_str()));
+    }
+
+    let chat = reqs.iter().find(|r| r.path == "/chat").unwrap();
+    assert_eq!(chat.header("content-type"), Some("application/json"));
+    let v = chat.json();
+    // Quotes, newline and backslash in the principal survive as JSON escapes; a value that
+    // looks like a placeholder is not expanded.
+    assert_eq!(
+        v["text"],
+        format!("[critical] Bulk secret reads by {}", a.principal)
+    );
+    assert_eq!(v["why"], a.reason.as_str());
+    assert_eq!(v["where"], "prod/secrets/db");
+    assert_eq!(v["link"], format!("https://sw.example/alerts/{}", a.id));
+    assert_eq!(v["id"], a.id.as_str());
+    let raw = String::from_utf8(chat.body.clone()).unwrap();
+    assert!(
+        raw.contains(r#"eve \"the\" admin\nline2 \\ {{id}}"#),
+        "{raw}"
+    );
+    assert_eq!(v.as_object().unwrap().len(), 5, "only the template's keys");
+
+    let text = reqs.iter().find(|r| r.path == "/text").unwrap();
+    assert_eq!(
+        text.header("content-type"),
+        Some("text/plain; charset=utf-8")
+    );
+    assert_eq!(
+        String::from_utf8(text.body.clone()).unwrap(),
+        format!("critical {}: {}", a.principal, a.reason)
+    );
+    hub.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sink_down_then_up_gets_every_alert_exactly_once() {
     let addr = free_addr().await;
     let dir = tempfile::tempdir().unwrap();

@@ -171,10 +171,12 @@ fn render_kafka(out: &mut String, k: &KafkaStats) {
     }
 }
 
-/// Per-lane sink metrics (a sink's digest lane is its own `sink` label: `mail-digest`).
+/// Per-lane sink metrics: a sink's digest lane (`mail-digest`) and its forwarded-events lane
+/// (`splunk-events`) are their own `sink` labels; "alerts" in the help texts means "records"
+/// for an events lane.
 fn render_sinks(out: &mut String, sinks: &[LaneStatus]) {
     type Get = fn(&LaneStatus) -> u64;
-    let families: [(&str, &str, &str, Get); 10] = [
+    let families: [(&str, &str, &str, Get); 11] = [
         (
             "secretwatch_sink_up",
             "gauge",
@@ -234,6 +236,12 @@ fn render_sinks(out: &mut String, sinks: &[LaneStatus]) {
             "counter",
             "Alerts already delivered to this sink (same id).",
             |s| s.duplicates,
+        ),
+        (
+            "secretwatch_sink_events_dropped_total",
+            "counter",
+            "Forwarded events not queued because the events queue was full (<sink>-events lanes).",
+            |s| s.dropped,
         ),
     ];
     for (name, kind, help, get) in families {

@@ -6,6 +6,7 @@ mod http;
 mod kafka;
 mod metrics;
 mod pipeline;
+mod tls;
 mod vault_socket;
 
 use std::path::PathBuf;
@@ -36,6 +37,10 @@ pub fn run(cfg: Config, files: Vec<PathBuf>) -> Result<()> {
         .context("loading detection rules and state")?;
     let files = crate::scan::expand_inputs(&files)?;
     let token = cfg.ingest_token()?;
+    let tls = match (&cfg.serve.tls_cert_file, &cfg.serve.tls_key_file) {
+        (Some(cert), Some(key)) => Some(tls::acceptor(cert, key)?),
+        _ => None,
+    };
     // Sinks: queues opened and credentials loaded before anything is accepted, so a missing
     // credential stops the start with its key. Senders run on their own runtime, which outlives
     // the ingest side at shutdown so that queued alerts can still drain.
@@ -194,12 +199,23 @@ pub fn run(cfg: Config, files: Vec<PathBuf>) -> Result<()> {
             .await
             .with_context(|| format!("cannot listen on {}", cfg.serve.listen))?;
         let addr = listener.local_addr()?;
-        info!(%addr, auth = cfg.serve.ingest_token.is_some(), sinks = cfg.alerting.sinks.len(), "Listening.");
-        eprintln!("secretwatch: listening on http://{addr}");
-        axum::serve(listener, app(state, cfg.serve.max_body_bytes))
-            .with_graceful_shutdown(shutdown_signal())
-            .await
-            .context("HTTP server")?;
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        info!(%addr, scheme, auth = cfg.serve.ingest_token.is_some(), sinks = cfg.alerting.sinks.len(), "Listening.");
+        eprintln!("secretwatch: listening on {scheme}://{addr}");
+        let router = app(state, cfg.serve.max_body_bytes);
+        match tls {
+            Some(acceptor) => {
+                axum::serve(tls::TlsListener::new(listener, acceptor)?, router)
+                    .with_graceful_shutdown(shutdown_signal())
+                    .await
+            }
+            None => {
+                axum::serve(listener, router)
+                    .with_graceful_shutdown(shutdown_signal())
+                    .await
+            }
+        }
+        .context("HTTP server")?;
         info!("HTTP server stopped; draining detection.");
         Ok(())
     });

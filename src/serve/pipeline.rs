@@ -142,6 +142,11 @@ pub fn run(mut engine: Engine, mut rx: Receiver<Batch>, out: Outputs) -> Result<
             engine.on_event(ev, &mut pending);
         }
         deliver(&mut pending, &mut sink)?;
+        // Normalized (redacted) events to the SIEM sinks that forward them, queued before the
+        // batch's offsets count as processed.
+        if alerting.forwards_events() {
+            alerting.forward(&batch.events);
+        }
         for (topic, partition, next) in batch.kafka {
             let e = processed.entry((topic, partition)).or_insert(next);
             *e = (*e).max(next);

@@ -70,9 +70,10 @@ pub fn start_args(
         {
             vault = Some(a.to_string());
         }
-        if let Some(a) = line
-            .trim()
+        let l = line.trim();
+        if let Some(a) = l
             .strip_prefix("secretwatch: listening on http://")
+            .or_else(|| l.strip_prefix("secretwatch: listening on https://"))
         {
             break a.to_string();
         }

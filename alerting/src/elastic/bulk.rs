@@ -42,6 +42,22 @@ pub fn bulk_create(out: &mut Vec<u8>, index: &str, id: &str, doc: &Value) {
     out.push(b'\n');
 }
 
+/// Append one `create` action line and a document already serialized as compact JSON (a
+/// forwarded event, encoded when it was queued).
+pub fn bulk_create_raw(out: &mut Vec<u8>, index: &str, id: &str, doc: &str) {
+    debug_assert!(!doc.contains('\n'), "a _bulk document is one line");
+    serde_json::to_writer(
+        &mut *out,
+        &Action {
+            create: Meta { index, id },
+        },
+    )
+    .expect("an action serializes");
+    out.push(b'\n');
+    out.extend_from_slice(doc.as_bytes());
+    out.push(b'\n');
+}
+
 /// The `_bulk` body of several alerts.
 pub fn alert_bulk<'a>(
     index: &str,

@@ -337,6 +337,30 @@ impl DiskQueue {
         Ok(seqs)
     }
 
+    /// Append the longest prefix of `lines` (JSON texts without newlines) that fits the bound,
+    /// with one fsync; returns how many were queued. For records that may be refused in part
+    /// (forwarded events): the caller counts the rest.
+    pub fn push_fitting(&mut self, lines: &[Vec<u8>]) -> Result<usize, QueueError> {
+        let mut room = self.cfg.max_bytes.saturating_sub(self.used);
+        let mut take = 0;
+        for l in lines {
+            assert!(!l.contains(&b'\n'), "queue records are single lines");
+            let bytes = l.len() as u64 + 1;
+            if bytes > room {
+                break;
+            }
+            room -= bytes;
+            take += 1;
+        }
+        for l in &lines[..take] {
+            self.write_line(l)?;
+        }
+        if take > 0 {
+            self.sync()?;
+        }
+        Ok(take)
+    }
+
     /// Append one JSON text (must not contain a newline).
     pub fn push_raw(&mut self, data: &[u8]) -> Result<u64, QueueError> {
         assert!(!data.contains(&b'\n'), "queue records are single lines");

@@ -212,3 +212,29 @@ fn config_validation() {
         vec!["q.segment_bytes: between 4096 and half of max_bytes"]
     );
 }
+
+#[test]
+fn push_fitting_takes_the_prefix_that_fits_with_one_sync() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut q = DiskQueue::open(dir.path(), cfg()).unwrap();
+    let lines: Vec<Vec<u8>> = (0..1000)
+        .map(|i| serde_json::to_vec(&item(i)).unwrap())
+        .collect();
+    let taken = q.push_fitting(&lines).unwrap();
+    assert!(taken > 0 && taken < 1000, "{taken}");
+    assert_eq!(q.pending(), taken as u64);
+    assert!(q.stats().used_bytes <= 64 << 10);
+    // In order, nothing skipped: the first `taken` records.
+    let got = q.peek(usize::MAX, u64::MAX).unwrap();
+    assert_eq!(got.len(), taken);
+    assert_eq!(got[taken - 1].data, lines[taken - 1]);
+    // Full: nothing more, and no error.
+    assert_eq!(q.push_fitting(&lines[taken..]).unwrap(), 0);
+    assert_eq!(q.push_fitting(&[]).unwrap(), 0);
+    // After an ack (of whole segments) there is room again; the records survive a reopen.
+    q.ack_through(99).unwrap();
+    assert!(q.push_fitting(&lines[taken..taken + 5]).unwrap() == 5);
+    drop(q);
+    let q = DiskQueue::open(dir.path(), cfg()).unwrap();
+    assert_eq!(q.pending(), taken as u64 - 100 + 5);
+}

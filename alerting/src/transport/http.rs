@@ -1,6 +1,11 @@
 //! HTTP destinations: generic webhook, Slack, PagerDuty Events v2, Splunk HEC, Elasticsearch
-//! `_bulk` and OCSF over HTTP. One [`reqwest`] client per sink (connection reuse, TLS through
+//! `_bulk` and OCSF over HTTP. One [`reqwest`] client per lane (connection reuse, TLS through
 //! the system's OpenSSL), one POST per attempt.
+//!
+//! The events lane of a Splunk, Elasticsearch or OCSF sink ([`HttpTransport::for_events`])
+//! posts batches of forwarded access events, already encoded when they were queued: HEC
+//! envelopes one per line, `_bulk` `create` actions into `events_index`, or a JSON array of
+//! OCSF API Activity records; with the same credentials and answers as the alert lane.
 
 use std::time::Duration;
 
@@ -8,6 +13,7 @@ use chrono::Utc;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, RETRY_AFTER};
 
 use crate::config::Origin;
+use crate::forward::ForwardedEvent;
 use crate::notification::Notification;
 use crate::queue::{parse_retry_after, ItemStatus, TransportResult};
 use crate::secret::Secret;
@@ -19,6 +25,8 @@ pub enum Api {
     Webhook {
         secret: Option<Secret>,
         headers: Vec<(String, Secret)>,
+        /// `body_template`: the body and its content type; `None`: the alert JSON.
+        template: Option<webhook::BodyTemplate>,
     },
     Slack,
     PagerDuty {
@@ -33,6 +41,8 @@ pub enum Api {
     },
     Elastic {
         index: String,
+        /// Index or data stream of forwarded events.
+        events_index: String,
         auth: ElasticAuth,
     },
     Ocsf {
@@ -54,6 +64,8 @@ pub struct HttpTransport {
     endpoint: String,
     api: Api,
     origin: Origin,
+    /// An events lane: larger batches of forwarded events.
+    events: bool,
 }
 
 /// Build errors (a bad URL, a client that cannot be made).
@@ -102,7 +114,14 @@ impl HttpTransport {
             endpoint,
             api,
             origin,
+            events: false,
         })
+    }
+
+    /// The same destination as an events lane ([`Transport::send_events`]).
+    pub fn for_events(mut self) -> HttpTransport {
+        self.events = true;
+        self
     }
 
     fn post_url(&self) -> String {
@@ -112,18 +131,67 @@ impl HttpTransport {
         }
     }
 
+    /// The content type and credential headers of Splunk, Elasticsearch and OCSF requests.
+    fn collector_headers(&self) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        match &self.api {
+            Api::Splunk { token, .. } => {
+                headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                headers.insert(
+                    "authorization",
+                    sensitive(&format!("Splunk {}", token.expose())),
+                );
+            }
+            Api::Elastic { auth, .. } => {
+                headers.insert(
+                    CONTENT_TYPE,
+                    HeaderValue::from_static("application/x-ndjson"),
+                );
+                match auth {
+                    ElasticAuth::None => {}
+                    ElasticAuth::ApiKey(k) => {
+                        headers.insert(
+                            "authorization",
+                            sensitive(&format!("ApiKey {}", k.expose())),
+                        );
+                    }
+                    ElasticAuth::Basic { username, password } => {
+                        let raw = format!("{username}:{}", password.expose());
+                        headers.insert(
+                            "authorization",
+                            sensitive(&format!("Basic {}", base64(raw.as_bytes()))),
+                        );
+                    }
+                }
+            }
+            Api::Ocsf { token } => {
+                headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                if let Some(t) = token {
+                    headers.insert(
+                        "authorization",
+                        sensitive(&format!("Bearer {}", t.expose())),
+                    );
+                }
+            }
+            Api::Webhook { .. } | Api::Slack | Api::PagerDuty { .. } => {}
+        }
+        headers
+    }
+
     /// Body and headers of one attempt.
     fn encode(&self, batch: &[Notification]) -> (Vec<u8>, HeaderMap) {
-        let mut headers = HeaderMap::new();
+        let mut headers = self.collector_headers();
         let json = HeaderValue::from_static("application/json");
         let body = match &self.api {
             Api::Webhook {
                 secret,
                 headers: extra,
+                template,
             } => {
-                let req = webhook::request(
+                let req = webhook::request_with(
                     &batch[0],
                     &self.origin,
+                    template.as_ref(),
                     secret.as_ref(),
                     extra,
                     Utc::now().timestamp(),
@@ -153,16 +221,11 @@ impl HttpTransport {
                 pagerduty::body(&batch[0], &self.origin, routing_key, source.as_deref())
             }
             Api::Splunk {
-                token,
                 source,
                 index,
                 host,
+                ..
             } => {
-                headers.insert(CONTENT_TYPE, json);
-                headers.insert(
-                    "authorization",
-                    sensitive(&format!("Splunk {}", token.expose())),
-                );
                 let meta = splunk::HecMeta {
                     host: host.as_deref().unwrap_or(&self.origin.host),
                     source,
@@ -170,37 +233,8 @@ impl HttpTransport {
                 };
                 splunk::batch(batch.iter().map(|n| splunk::alert_event(n, &meta)))
             }
-            Api::Elastic { index, auth } => {
-                headers.insert(
-                    CONTENT_TYPE,
-                    HeaderValue::from_static("application/x-ndjson"),
-                );
-                match auth {
-                    ElasticAuth::None => {}
-                    ElasticAuth::ApiKey(k) => {
-                        headers.insert(
-                            "authorization",
-                            sensitive(&format!("ApiKey {}", k.expose())),
-                        );
-                    }
-                    ElasticAuth::Basic { username, password } => {
-                        let raw = format!("{username}:{}", password.expose());
-                        headers.insert(
-                            "authorization",
-                            sensitive(&format!("Basic {}", base64(raw.as_bytes()))),
-                        );
-                    }
-                }
-                elastic::alert_bulk(index, batch, &self.origin)
-            }
-            Api::Ocsf { token } => {
-                headers.insert(CONTENT_TYPE, json);
-                if let Some(t) = token {
-                    headers.insert(
-                        "authorization",
-                        sensitive(&format!("Bearer {}", t.expose())),
-                    );
-                }
+            Api::Elastic { index, .. } => elastic::alert_bulk(index, batch, &self.origin),
+            Api::Ocsf { .. } => {
                 let findings: Vec<_> = batch
                     .iter()
                     .map(|n| ocsf::detection_finding(n, &self.origin))
@@ -211,8 +245,39 @@ impl HttpTransport {
         (body, headers)
     }
 
-    async fn attempt(&self, batch: &[Notification]) -> TransportResult {
-        let (body, headers) = self.encode(batch);
+    /// Body and headers of one attempt of forwarded events; `None` for a destination that
+    /// takes no events.
+    fn encode_events(&self, batch: &[ForwardedEvent]) -> Option<(Vec<u8>, HeaderMap)> {
+        let docs = batch.iter().map(|e| e.doc.get().as_bytes());
+        let body = match &self.api {
+            // HEC: the queued envelopes, one per line.
+            Api::Splunk { .. } => splunk::batch(docs.map(<[u8]>::to_vec)),
+            Api::Elastic { events_index, .. } => {
+                let mut out = Vec::new();
+                for e in batch {
+                    elastic::bulk_create_raw(&mut out, events_index, &e.id, e.doc.get());
+                }
+                out
+            }
+            Api::Ocsf { .. } => {
+                let mut out = Vec::with_capacity(2 + docs.len());
+                out.push(b'[');
+                for (i, d) in docs.enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    out.extend_from_slice(d);
+                }
+                out.push(b']');
+                out
+            }
+            Api::Webhook { .. } | Api::Slack | Api::PagerDuty { .. } => return None,
+        };
+        Some((body, self.collector_headers()))
+    }
+
+    /// POST one body; `items`: the records it carries (for a `_bulk` answer).
+    async fn post(&self, body: Vec<u8>, headers: HeaderMap, items: usize) -> TransportResult {
         let response = self
             .client
             .post(self.post_url())
@@ -245,7 +310,7 @@ impl HttpTransport {
             }
         };
         if let (Api::Elastic { .. }, 200) = (&self.api, status) {
-            return match elastic::parse_bulk_response(&body, batch.len()) {
+            return match elastic::parse_bulk_response(&body, items) {
                 Ok(items) => TransportResult::PerItem(
                     items
                         .into_iter()
@@ -264,6 +329,20 @@ impl HttpTransport {
             status,
             retry_after,
             body: String::from_utf8_lossy(&body).into_owned(),
+        }
+    }
+
+    async fn attempt(&self, batch: &[Notification]) -> TransportResult {
+        let (body, headers) = self.encode(batch);
+        self.post(body, headers, batch.len()).await
+    }
+
+    async fn attempt_events(&self, batch: &[ForwardedEvent]) -> TransportResult {
+        match self.encode_events(batch) {
+            Some((body, headers)) => self.post(body, headers, batch.len()).await,
+            None => TransportResult::Failed {
+                error: format!("{} does not take access events", self.endpoint),
+            },
         }
     }
 }
@@ -317,7 +396,22 @@ impl Transport for HttpTransport {
         Box::pin(self.attempt(batch))
     }
 
+    fn send_events<'a>(
+        &'a mut self,
+        batch: &'a [ForwardedEvent],
+    ) -> BoxFuture<'a, TransportResult> {
+        Box::pin(self.attempt_events(batch))
+    }
+
     fn batching(&self) -> Batching {
+        if self.events {
+            // HEC's default request limit is 1 MB; `_bulk` is best at a few MB.
+            return match self.api {
+                Api::Splunk { .. } => Batching::events(500, 1 << 20),
+                Api::Elastic { .. } => Batching::events(1000, 5 << 20),
+                _ => Batching::events(500, 4 << 20),
+            };
+        }
         let max_items = match self.api {
             Api::Splunk { .. } => 100,
             Api::Elastic { .. } => 500,

@@ -2,13 +2,14 @@
 //! one delivery attempt and reports what the destination answered as a [`TransportResult`].
 //!
 //! A transport never decides about retries, acks or dead letters: the sender loop
-//! ([`crate::sender`]) hands its answer to [`crate::Delivery`]. A transport must never put a
+//! (`sender.rs`) hands its answer to [`crate::Delivery`]. A transport must never put a
 //! credential into a log line or into the `error`/`body` it returns.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
+use crate::forward::ForwardedEvent;
 use crate::notification::Notification;
 use crate::queue::TransportResult;
 
@@ -37,10 +38,38 @@ impl Default for Batching {
     }
 }
 
+/// How long an events lane lets a partial batch wait for more events.
+pub const EVENTS_LINGER: Duration = Duration::from_millis(200);
+
+impl Batching {
+    /// Large batches for forwarded events, which come in bursts: up to `max_items` events
+    /// and about `max_bytes` per attempt, a partial batch waiting [`EVENTS_LINGER`].
+    pub fn events(max_items: usize, max_bytes: u64) -> Batching {
+        Batching {
+            max_items,
+            max_bytes,
+            linger: EVENTS_LINGER,
+        }
+    }
+}
+
 /// One destination's way of delivering a batch.
 pub trait Transport: Send {
     /// Deliver `batch` (in queue order, never empty) as one attempt.
     fn send<'a>(&'a mut self, batch: &'a [Notification]) -> BoxFuture<'a, TransportResult>;
+
+    /// Deliver forwarded access events (an events lane; in queue order, never empty), each
+    /// already encoded for this destination. Only the transports of destinations that take
+    /// events implement it; [`build_events`] makes no events lane for the others.
+    fn send_events<'a>(
+        &'a mut self,
+        batch: &'a [ForwardedEvent],
+    ) -> BoxFuture<'a, TransportResult> {
+        let _ = batch;
+        Box::pin(std::future::ready(TransportResult::Failed {
+            error: format!("{} does not take access events", self.endpoint()),
+        }))
+    }
 
     /// How to group notifications; one per attempt unless the destination takes batches.
     fn batching(&self) -> Batching {
@@ -58,7 +87,9 @@ use secretwatch_detect::{Alert, Severity};
 
 use crate::config::{Origin, SinkKind};
 use crate::email;
-use crate::secret::SecretError;
+use crate::forward::{EventEncoder, EventFormat, EVENTS_SUFFIX};
+use crate::kafka::{self, KafkaRecords, KafkaTransport};
+use crate::secret::{Secret, SecretError};
 
 /// Which alerts of a sink one lane takes (a sink with an immediate and a digest lane splits
 /// by severity).
@@ -87,11 +118,22 @@ impl LaneFilter {
     }
 }
 
+/// What a lane's queue holds.
+#[derive(Debug, Clone)]
+pub enum LaneRecords {
+    /// Alerts, behind the sink's gate (dedup, throttle), as [`Notification`]s.
+    Alerts,
+    /// Forwarded access events as [`ForwardedEvent`]s, encoded by this encoder when queued.
+    Events(EventEncoder),
+}
+
 /// One delivery lane of a sink: its own queue and sender.
 pub struct LaneSpec {
-    /// Appended to the sink name for the lane's directory and metrics (`""` or `-digest`).
+    /// Appended to the sink name for the lane's directory and metrics (`""`, `-digest` or
+    /// `-events`).
     pub suffix: &'static str,
     pub filter: LaneFilter,
+    pub records: LaneRecords,
     pub transport: Box<dyn Transport>,
 }
 
@@ -110,28 +152,16 @@ pub enum BuildError {
 /// Default time one attempt may take.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
-fn secret(
-    key: &'static str,
-    src: &crate::secret::SecretSource,
-) -> Result<crate::secret::Secret, BuildError> {
+fn secret(key: &'static str, src: &crate::secret::SecretSource) -> Result<Secret, BuildError> {
     src.load()
         .map_err(|source| BuildError::Secret { key, source })
 }
 
-/// The lanes of one configured sink, credentials loaded.
-pub fn build(kind: &SinkKind, origin: &Origin) -> Result<Vec<LaneSpec>, BuildError> {
-    use http::{Api, ElasticAuth, HttpTransport};
-    let http = |url: crate::secret::Secret, api: Api| -> Result<Vec<LaneSpec>, BuildError> {
-        let t = HttpTransport::new(url, api, origin.clone(), DEFAULT_TIMEOUT)
-            .map_err(|e| BuildError::Other(e.to_string()))?;
-        Ok(vec![LaneSpec {
-            suffix: "",
-            filter: LaneFilter::All,
-            transport: Box::new(t),
-        }])
-    };
-    use crate::secret::Secret;
-    match kind {
+/// How an HTTP destination is reached: its URL (a credential for Slack) and API, credentials
+/// loaded. `None` for the destinations that are not HTTP.
+fn http_api(kind: &SinkKind) -> Result<Option<(Secret, http::Api)>, BuildError> {
+    use http::{Api, ElasticAuth};
+    let api = match kind {
         SinkKind::Webhook(c) => {
             let secret_key = match &c.secret {
                 Some(s) => Some(secret("output.secret", s)?),
@@ -141,23 +171,27 @@ pub fn build(kind: &SinkKind, origin: &Origin) -> Result<Vec<LaneSpec>, BuildErr
             for (k, v) in &c.headers {
                 headers.push((k.clone(), secret("output.headers", v)?));
             }
-            http(
+            let template = c
+                .template()
+                .map_err(|e| BuildError::Other(format!("output.body_template: {e}")))?;
+            (
                 Secret::new(c.url.clone()),
                 Api::Webhook {
                     secret: secret_key,
                     headers,
+                    template,
                 },
             )
         }
-        SinkKind::Slack(c) => http(secret("output.webhook_url", &c.webhook_url)?, Api::Slack),
-        SinkKind::Pagerduty(c) => http(
+        SinkKind::Slack(c) => (secret("output.webhook_url", &c.webhook_url)?, Api::Slack),
+        SinkKind::Pagerduty(c) => (
             Secret::new(c.url.clone()),
             Api::PagerDuty {
                 routing_key: secret("output.routing_key", &c.routing_key)?,
                 source: c.source.clone(),
             },
         ),
-        SinkKind::Splunk(c) => http(
+        SinkKind::Splunk(c) => (
             Secret::new(c.url.clone()),
             Api::Splunk {
                 token: secret("output.token", &c.token)?,
@@ -175,16 +209,17 @@ pub fn build(kind: &SinkKind, origin: &Origin) -> Result<Vec<LaneSpec>, BuildErr
                 },
                 _ => ElasticAuth::None,
             };
-            http(
+            (
                 Secret::new(c.url.clone()),
                 Api::Elastic {
                     index: c.index.clone(),
+                    events_index: c.events_index.clone(),
                     auth,
                 },
             )
         }
-        SinkKind::Ocsf(c) => match (&c.url, &c.file) {
-            (Some(url), _) => http(
+        SinkKind::Ocsf(c) => match &c.url {
+            Some(url) => (
                 Secret::new(url.clone()),
                 Api::Ocsf {
                     token: match &c.token {
@@ -193,15 +228,61 @@ pub fn build(kind: &SinkKind, origin: &Origin) -> Result<Vec<LaneSpec>, BuildErr
                     },
                 },
             ),
-            (None, Some(path)) => Ok(vec![LaneSpec {
-                suffix: "",
-                filter: LaneFilter::All,
-                transport: Box::new(stream::OcsfFileTransport::new(path.clone(), origin.clone())),
-            }]),
-            (None, None) => Err(BuildError::Other(
+            None => return Ok(None),
+        },
+        SinkKind::Email(_) | SinkKind::Syslog(_) | SinkKind::Kafka(_) => return Ok(None),
+    };
+    Ok(Some(api))
+}
+
+fn kafka_transport(
+    c: &kafka::KafkaConfig,
+    records: KafkaRecords,
+) -> Result<KafkaTransport, BuildError> {
+    let sasl = match &c.sasl_password {
+        Some(s) => Some(secret("output.sasl_password", s)?),
+        None => None,
+    };
+    let key = match &c.ssl_key_password {
+        Some(s) => Some(secret("output.ssl_key_password", s)?),
+        None => None,
+    };
+    KafkaTransport::new(c, sasl.as_ref(), key.as_ref(), records)
+        .map_err(|e| BuildError::Other(e.to_string()))
+}
+
+/// The alert lanes of one configured sink, credentials loaded.
+pub fn build(kind: &SinkKind, origin: &Origin) -> Result<Vec<LaneSpec>, BuildError> {
+    let one = |transport: Box<dyn Transport>| {
+        vec![LaneSpec {
+            suffix: "",
+            filter: LaneFilter::All,
+            records: LaneRecords::Alerts,
+            transport,
+        }]
+    };
+    if let Some((url, api)) = http_api(kind)? {
+        let t = http::HttpTransport::new(url, api, origin.clone(), DEFAULT_TIMEOUT)
+            .map_err(|e| BuildError::Other(e.to_string()))?;
+        return Ok(one(Box::new(t)));
+    }
+    match kind {
+        SinkKind::Ocsf(c) => match &c.file {
+            Some(path) => Ok(one(Box::new(stream::OcsfFileTransport::new(
+                path.clone(),
+                origin.clone(),
+            )))),
+            None => Err(BuildError::Other(
                 "output: ocsf needs url or file".to_string(),
             )),
         },
+        SinkKind::Kafka(c) => {
+            let records = KafkaRecords::Alerts {
+                format: c.format,
+                origin: origin.clone(),
+            };
+            Ok(one(Box::new(kafka_transport(c, records)?)))
+        }
         SinkKind::Email(c) => {
             let password = match &c.password {
                 Some(p) => Some(secret("output.password", p)?),
@@ -212,17 +293,17 @@ pub fn build(kind: &SinkKind, origin: &Origin) -> Result<Vec<LaneSpec>, BuildErr
             let every = c.digest_interval();
             if every.is_zero() {
                 // No digest: every alert is mailed on its own.
-                return Ok(vec![LaneSpec {
-                    suffix: "",
-                    filter: LaneFilter::All,
-                    transport: Box::new(email::EmailTransport::per_alert(client, origin.clone())),
-                }]);
+                return Ok(one(Box::new(email::EmailTransport::per_alert(
+                    client,
+                    origin.clone(),
+                ))));
             }
             let urgent = c.immediate_min_severity;
             Ok(vec![
                 LaneSpec {
                     suffix: "",
                     filter: LaneFilter::AtLeastOrBreakGlass(urgent),
+                    records: LaneRecords::Alerts,
                     transport: Box::new(email::EmailTransport::per_alert(
                         client.clone(),
                         origin.clone(),
@@ -231,6 +312,7 @@ pub fn build(kind: &SinkKind, origin: &Origin) -> Result<Vec<LaneSpec>, BuildErr
                 LaneSpec {
                     suffix: "-digest",
                     filter: LaneFilter::BelowNotBreakGlass(urgent),
+                    records: LaneRecords::Alerts,
                     transport: Box::new(email::EmailTransport::digest(
                         client,
                         origin.clone(),
@@ -242,13 +324,55 @@ pub fn build(kind: &SinkKind, origin: &Origin) -> Result<Vec<LaneSpec>, BuildErr
         SinkKind::Syslog(c) => {
             let t = stream::SyslogTransport::new(c.clone(), origin.clone(), DEFAULT_TIMEOUT)
                 .map_err(|e| BuildError::Other(format!("output: {e}")))?;
-            Ok(vec![LaneSpec {
-                suffix: "",
-                filter: LaneFilter::All,
-                transport: Box::new(t),
-            }])
+            Ok(one(Box::new(t)))
         }
+        SinkKind::Webhook(_)
+        | SinkKind::Slack(_)
+        | SinkKind::Pagerduty(_)
+        | SinkKind::Splunk(_)
+        | SinkKind::Elastic(_) => unreachable!("HTTP sinks are built above"),
     }
+}
+
+/// The events lane (`<sink>-events`) of a sink with `forward_events = true`, credentials
+/// loaded; `None` for a destination that takes alerts only.
+pub fn build_events(kind: &SinkKind, origin: &Origin) -> Result<Option<LaneSpec>, BuildError> {
+    let format = match kind {
+        SinkKind::Splunk(c) => EventFormat::Hec {
+            host: c.host.clone().unwrap_or_else(|| origin.host.clone()),
+            source: c.source.clone(),
+            index: c.index.clone(),
+        },
+        SinkKind::Elastic(_) => EventFormat::Ecs,
+        SinkKind::Ocsf(_) => EventFormat::Ocsf,
+        SinkKind::Kafka(c) => kafka::event_format(c.format),
+        _ => return Ok(None),
+    };
+    let transport: Box<dyn Transport> = match (kind, http_api(kind)?) {
+        (_, Some((url, api))) => Box::new(
+            http::HttpTransport::new(url, api, origin.clone(), DEFAULT_TIMEOUT)
+                .map_err(|e| BuildError::Other(e.to_string()))?
+                .for_events(),
+        ),
+        (SinkKind::Ocsf(c), None) => match &c.file {
+            Some(path) => {
+                Box::new(stream::OcsfFileTransport::new(path.clone(), origin.clone()).for_events())
+            }
+            None => {
+                return Err(BuildError::Other(
+                    "output: ocsf needs url or file".to_string(),
+                ))
+            }
+        },
+        (SinkKind::Kafka(c), None) => Box::new(kafka_transport(c, KafkaRecords::Events)?),
+        _ => return Ok(None),
+    };
+    Ok(Some(LaneSpec {
+        suffix: EVENTS_SUFFIX,
+        filter: LaneFilter::All,
+        records: LaneRecords::Events(EventEncoder::new(format, origin.clone())),
+        transport,
+    }))
 }
 
 #[cfg(test)]
@@ -332,6 +456,74 @@ mod tests {
         assert_eq!(lanes.len(), 1);
         assert_eq!((lanes[0].suffix, lanes[0].filter), ("", LaneFilter::All));
         assert_eq!(lanes[0].transport.batching().max_items, 1);
+    }
+
+    #[test]
+    fn events_lanes_only_for_destinations_that_take_events() {
+        let origin = Origin::new("sw-1");
+        let kind = |json: &str| -> SinkKind { serde_json::from_str(json).unwrap() };
+        let cases = [
+            (
+                r#"{"type":"splunk","url":"https://s:8088/services/collector/event","token":"t","source":"sw","index":"sec"}"#,
+                Some(EventFormat::Hec {
+                    host: "sw-1".into(),
+                    source: "sw".into(),
+                    index: Some("sec".into()),
+                }),
+                "https://s:8088",
+            ),
+            (
+                r#"{"type":"elastic","url":"https://es:9200"}"#,
+                Some(EventFormat::Ecs),
+                "https://es:9200/_bulk",
+            ),
+            (
+                r#"{"type":"ocsf","url":"https://lake/ingest"}"#,
+                Some(EventFormat::Ocsf),
+                "https://lake",
+            ),
+            (
+                r#"{"type":"ocsf","file":"/tmp/ocsf.jsonl"}"#,
+                Some(EventFormat::Ocsf),
+                "file:///tmp/ocsf.jsonl",
+            ),
+            (
+                r#"{"type":"kafka","brokers":"k:9092","topic":"a","events_topic":"ev","format":"ocsf"}"#,
+                Some(EventFormat::Ocsf),
+                "kafka://k:9092/ev",
+            ),
+            (
+                r#"{"type":"kafka","brokers":"k:9092","topic":"a","events_topic":"ev"}"#,
+                Some(EventFormat::Json),
+                "kafka://k:9092/ev",
+            ),
+            (r#"{"type":"webhook","url":"https://h"}"#, None, ""),
+            (r#"{"type":"syslog","address":"s:514"}"#, None, ""),
+        ];
+        for (json, format, endpoint) in cases.clone() {
+            let lane = build_events(&kind(json), &origin).unwrap();
+            match (lane, format) {
+                (None, None) => {}
+                (Some(l), Some(f)) => {
+                    assert_eq!(l.suffix, "-events", "{json}");
+                    assert_eq!(l.filter, LaneFilter::All);
+                    match &l.records {
+                        LaneRecords::Events(enc) => assert_eq!(enc.format(), &f, "{json}"),
+                        LaneRecords::Alerts => panic!("{json}: an alert lane"),
+                    }
+                    assert_eq!(l.transport.endpoint(), endpoint);
+                    let b = l.transport.batching();
+                    assert!(b.max_items >= 500, "{json}: {b:?}");
+                    assert_eq!(b.linger, EVENTS_LINGER);
+                }
+                (l, f) => panic!("{json}: {:?} vs {f:?}", l.map(|l| l.suffix)),
+            }
+        }
+        // The alert lane of the same sink keeps its own batching.
+        let alerts = build(&kind(cases[1].0), &origin).unwrap();
+        assert_eq!(alerts.len(), 1);
+        assert!(matches!(alerts[0].records, LaneRecords::Alerts));
+        assert_eq!(alerts[0].transport.batching().linger, Duration::ZERO);
     }
 
     #[test]

@@ -8,6 +8,7 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::config::Origin;
+use crate::forward::ForwardedEvent;
 use crate::notification::Notification;
 use crate::queue::TransportResult;
 use crate::syslog::{self, SyslogConfig};
@@ -174,14 +175,29 @@ impl Transport for SyslogTransport {
 }
 
 /// OCSF Detection Findings appended to a file, one JSON object per line, synced per batch.
+///
+/// With `forward_events`, the sink's events lane appends API Activity records to the same
+/// file. Each batch is one `write` to a file opened with `O_APPEND`, which the kernel places
+/// whole at the end, so the two lanes' lines never interleave.
 pub struct OcsfFileTransport {
     path: PathBuf,
     origin: Origin,
+    events: bool,
 }
 
 impl OcsfFileTransport {
     pub fn new(path: PathBuf, origin: Origin) -> OcsfFileTransport {
-        OcsfFileTransport { path, origin }
+        OcsfFileTransport {
+            path,
+            origin,
+            events: false,
+        }
+    }
+
+    /// The same file as an events lane ([`Transport::send_events`]).
+    pub fn for_events(mut self) -> OcsfFileTransport {
+        self.events = true;
+        self
     }
 
     fn write(&self, batch: &[Notification]) -> std::io::Result<()> {
@@ -190,6 +206,10 @@ impl OcsfFileTransport {
             serde_json::to_writer(&mut out, &crate::ocsf::detection_finding(n, &self.origin))?;
             out.push(b'\n');
         }
+        self.append(&out)
+    }
+
+    fn append(&self, out: &[u8]) -> std::io::Result<()> {
         if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)?;
         }
@@ -197,23 +217,43 @@ impl OcsfFileTransport {
             .create(true)
             .append(true)
             .open(&self.path)?;
-        f.write_all(&out)?;
+        f.write_all(out)?;
         f.sync_data()
+    }
+
+    fn result(&self, r: std::io::Result<()>) -> TransportResult {
+        match r {
+            Ok(()) => TransportResult::Delivered,
+            Err(e) => TransportResult::Failed {
+                error: format!("{}: {e}", self.path.display()),
+            },
+        }
     }
 }
 
 impl Transport for OcsfFileTransport {
     fn send<'a>(&'a mut self, batch: &'a [Notification]) -> BoxFuture<'a, TransportResult> {
-        let result = match self.write(batch) {
-            Ok(()) => TransportResult::Delivered,
-            Err(e) => TransportResult::Failed {
-                error: format!("{}: {e}", self.path.display()),
-            },
-        };
+        let result = self.result(self.write(batch));
+        Box::pin(std::future::ready(result))
+    }
+
+    fn send_events<'a>(
+        &'a mut self,
+        batch: &'a [ForwardedEvent],
+    ) -> BoxFuture<'a, TransportResult> {
+        let mut out = Vec::new();
+        for e in batch {
+            out.extend_from_slice(e.doc.get().as_bytes());
+            out.push(b'\n');
+        }
+        let result = self.result(self.append(&out));
         Box::pin(std::future::ready(result))
     }
 
     fn batching(&self) -> Batching {
+        if self.events {
+            return Batching::events(1000, 4 << 20);
+        }
         Batching {
             max_items: 500,
             ..Batching::default()

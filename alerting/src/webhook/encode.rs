@@ -25,6 +25,7 @@ use sha2::Sha256;
 use crate::config::Origin;
 use crate::notification::Notification;
 use crate::secret::Secret;
+use crate::webhook::template::BodyTemplate;
 
 pub const KIND: &str = "secretwatch.alert";
 /// Version of the body layout.
@@ -161,9 +162,25 @@ pub fn request(
     extra_headers: &[(String, Secret)],
     timestamp: i64,
 ) -> WebhookRequest {
-    let body = body(n, origin);
+    request_with(n, origin, None, secret, extra_headers, timestamp)
+}
+
+/// Like [`request`], with the body rendered from `template` when there is one; the signature
+/// covers the body as sent.
+pub fn request_with(
+    n: &Notification,
+    origin: &Origin,
+    template: Option<&BodyTemplate>,
+    secret: Option<&Secret>,
+    extra_headers: &[(String, Secret)],
+    timestamp: i64,
+) -> WebhookRequest {
+    let (body, content_type) = match template {
+        Some(t) => (t.render(n, origin), t.content_type().to_string()),
+        None => (body(n, origin), "application/json".to_string()),
+    };
     let mut headers = vec![
-        ("Content-Type".to_string(), "application/json".to_string()),
+        ("Content-Type".to_string(), content_type),
         ("User-Agent".to_string(), origin.user_agent()),
         (ALERT_ID_HEADER.to_string(), n.alert.id.clone()),
     ];

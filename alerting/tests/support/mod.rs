@@ -1,8 +1,11 @@
 //! Real servers on loopback for the delivery tests: an HTTP server that records every request
-//! and answers as a test script says, a TCP syslog listener, and an SMTP receiver ([`smtp`]).
+//! and answers as a test script says, a TCP syslog listener, an SMTP receiver ([`smtp`]) and a
+//! Kafka broker ([`kafka`]); and access events with planted canaries ([`events`]).
 
 #![allow(dead_code)]
 
+pub mod events;
+pub mod kafka;
 pub mod mime;
 pub mod smtp;
 
