@@ -232,6 +232,15 @@ pub struct ServeConfig {
     /// How often followed files are checked for new lines and new files (milliseconds).
     #[serde(default = "default_tail_poll")]
     pub tail_poll_ms: u64,
+    /// Events kept in memory for the dashboard and the alert API (alert details, timelines,
+    /// principal pages, the overview); the oldest go first.
+    #[serde(default = "default_recent_events")]
+    pub recent_events: usize,
+    /// Tokens of the analyst API and dashboard, each with a name (recorded with every triage)
+    /// and a role: viewer (read), analyst (also triage), admin. None: the API is open (keep
+    /// the listener on loopback).
+    #[serde(default)]
+    pub api_tokens: Vec<ApiToken>,
     /// Serve HTTPS: PEM certificate chain (with `tls_key_file`).
     #[serde(default)]
     pub tls_cert_file: Option<PathBuf>,
@@ -252,6 +261,20 @@ pub struct TailConfig {
     /// or only new lines from the `end`.
     #[serde(default = "default_start_at")]
     pub start_at: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiToken {
+    pub name: String,
+    /// A string, `{ env = "VAR" }` or `{ file = "PATH" }`.
+    pub token: SecretSource,
+    /// `viewer`, `analyst` or `admin`.
+    pub role: String,
+}
+
+fn default_recent_events() -> usize {
+    500_000
 }
 
 fn default_tail_poll() -> u64 {
@@ -481,6 +504,20 @@ impl Config {
                 "serve.tls_cert_file: set together with serve.tls_key_file (or neither)".into(),
             );
         }
+        for (i, t) in self.serve.api_tokens.iter().enumerate() {
+            if crate::serve::Role::parse(&t.role).is_none() {
+                errs.push(format!(
+                    "serve.api_tokens[{i}].role: {:?} (expected viewer, analyst or admin)",
+                    t.role
+                ));
+            }
+            if t.name.trim().is_empty() {
+                errs.push(format!("serve.api_tokens[{i}].name: must not be empty"));
+            }
+        }
+        if self.serve.recent_events == 0 {
+            errs.push("serve.recent_events: must be at least 1".into());
+        }
         if self.serve.tail_poll_ms == 0 {
             errs.push("serve.tail_poll_ms: must be at least 1".into());
         }
@@ -504,6 +541,26 @@ impl Config {
             }
         }
         errs
+    }
+
+    /// The API tokens, loaded, with their roles.
+    pub fn api_tokens(
+        &self,
+    ) -> Result<Vec<(String, secretwatch_alerting::Secret, crate::serve::Role)>> {
+        let mut out = Vec::new();
+        for (i, t) in self.serve.api_tokens.iter().enumerate() {
+            let secret = t
+                .token
+                .load()
+                .map_err(|e| anyhow::anyhow!("serve.api_tokens[{i}].token: {e}"))?;
+            if secret.expose().len() < 16 {
+                bail!("serve.api_tokens[{i}].token: shorter than 16 characters");
+            }
+            let role = crate::serve::Role::parse(&t.role)
+                .ok_or_else(|| anyhow::anyhow!("serve.api_tokens[{i}].role: unknown"))?;
+            out.push((t.name.clone(), secret, role));
+        }
+        Ok(out)
     }
 
     /// The ingest token, loaded from where the config says (checked for length here when it

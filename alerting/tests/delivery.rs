@@ -458,6 +458,43 @@ async fn syslog_over_tcp_carries_rfc5424_with_cef_and_survives_a_receiver_restar
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn syslog_over_tls_with_a_private_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = support::smtp::test_ca(&dir.path().join("ca"));
+    let listener = SyslogListener::start_tls(&ca.cert, &ca.key).await;
+    let cfg = sink(json!({
+        "name": "siem-tls", "retry": fast_retry(),
+        "output": { "type": "syslog", "address": listener.addr.to_string(), "tls": true, "ca_file": ca.ca_pem }
+    }));
+    let hub = open(&[cfg], &dir.path().join("q"));
+    let a = alert(9, Severity::Critical);
+    hub.submit(&a, a.last_seen);
+    assert!(
+        eventually(10, || listener.take().len() == 1).await,
+        "{:?}",
+        hub.status()
+    );
+    let msg = &listener.take()[0];
+    assert!(msg.starts_with('<'), "{msg}");
+    assert!(msg.contains("CEF:0|secretwatch|secretwatch|"), "{msg}");
+    assert!(msg.contains(&format!("externalId={}", a.id)), "{msg}");
+    hub.stop().await;
+
+    // Without the private CA the certificate is not trusted: nothing is sent, the alert waits.
+    let untrusted = sink(json!({
+        "name": "siem-untrusted", "retry": fast_retry(),
+        "output": { "type": "syslog", "address": listener.addr.to_string(), "tls": true }
+    }));
+    let hub = open(&[untrusted], &dir.path().join("q2"));
+    let b = alert(10, Severity::Critical);
+    hub.submit(&b, b.last_seen);
+    assert!(eventually(10, || hub.status()[0].failed_attempts >= 1).await);
+    assert_eq!(hub.status()[0].pending, 1);
+    assert!(!listener.take().iter().any(|m| m.contains(&b.id)));
+    hub.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queued_alerts_survive_a_restart_of_the_hub() {
     let addr = free_addr().await;
     let dir = tempfile::tempdir().unwrap();

@@ -170,6 +170,7 @@ async fn health(State(state): State<AppState>) -> Response {
     Json(json!({
         "status": status,
         "sinks": sinks,
+        "sources": *m.events.lock().unwrap_or_else(|e| e.into_inner()),
         "events": m.events_total(),
         "alerts": m.alerts_total(),
         "bad_records": m.bad_records.load(Ordering::Relaxed),

@@ -2,10 +2,12 @@
 //! lines) and files at start, one detection thread, alerts appended to `alerts.jsonl` in the
 //! data dir, state saved at shutdown (SIGTERM or Ctrl-C).
 
+mod api;
 mod http;
 mod kafka;
 mod metrics;
 mod pipeline;
+mod store;
 mod tls;
 mod vault_socket;
 
@@ -22,6 +24,7 @@ use tracing::info;
 
 use crate::config::Config;
 
+pub use api::Role;
 pub use http::{app, AppState};
 pub use pipeline::Batch;
 
@@ -56,6 +59,12 @@ pub fn run(cfg: Config, files: Vec<PathBuf>) -> Result<()> {
         alerting.start(transports);
     }
     let metrics = Arc::new(metrics::Metrics::default());
+    let store = Arc::new(store::Store::open(&data, cfg.serve.recent_events));
+    let api_state = api::ApiState {
+        store: store.clone(),
+        tokens: Arc::new(cfg.api_tokens()?),
+        audit: Arc::new(std::sync::Mutex::new(data.join("api-audit.jsonl"))),
+    };
     // Kafka: subscribed before detection starts, so a bad broker setting stops the start.
     let kafka_source = if cfg.kafka.enabled() {
         let s = kafka::open(&cfg.kafka)?;
@@ -80,6 +89,7 @@ pub fn run(cfg: Config, files: Vec<PathBuf>) -> Result<()> {
             alerting: alerting.clone(),
             committer,
             detect: cfg.detect.clone(),
+            store: store.clone(),
         };
         std::thread::Builder::new()
             .name("detection".into())
@@ -202,7 +212,7 @@ pub fn run(cfg: Config, files: Vec<PathBuf>) -> Result<()> {
         let scheme = if tls.is_some() { "https" } else { "http" };
         info!(%addr, scheme, auth = cfg.serve.ingest_token.is_some(), sinks = cfg.alerting.sinks.len(), "Listening.");
         eprintln!("secretwatch: listening on {scheme}://{addr}");
-        let router = app(state, cfg.serve.max_body_bytes);
+        let router = app(state, cfg.serve.max_body_bytes).merge(api::routes(api_state));
         match tls {
             Some(acceptor) => {
                 axum::serve(tls::TlsListener::new(listener, acceptor)?, router)

@@ -59,6 +59,8 @@ pub struct Outputs {
     pub committer: Option<Arc<Committer>>,
     /// Where rules are reloaded from.
     pub detect: secretwatch_detect::DetectConfig,
+    /// What the dashboard and the alert API read.
+    pub store: Arc<crate::serve::store::Store>,
 }
 
 /// New rules from the same places; a rule set that does not load leaves the running one in place.
@@ -93,6 +95,7 @@ pub fn run(mut engine: Engine, mut rx: Receiver<Batch>, out: Outputs) -> Result<
         alerting,
         committer,
         detect,
+        store,
     } = out;
     let file = OpenOptions::new()
         .create(true)
@@ -141,6 +144,7 @@ pub fn run(mut engine: Engine, mut rx: Receiver<Batch>, out: Outputs) -> Result<
         for ev in &batch.events {
             engine.on_event(ev, &mut pending);
         }
+        store.add(&batch.events, &pending);
         deliver(&mut pending, &mut sink)?;
         // Normalized (redacted) events to the SIEM sinks that forward them, queued before the
         // batch's offsets count as processed.
@@ -159,6 +163,7 @@ pub fn run(mut engine: Engine, mut rx: Receiver<Batch>, out: Outputs) -> Result<
         }
     }
     engine.flush(&mut pending);
+    store.add(&[], &pending);
     deliver(&mut pending, &mut sink)?;
     save(&engine, &processed, &tail)?;
     info!(state = %state_dir.display(), "Detection stopped, state saved.");

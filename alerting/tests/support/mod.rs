@@ -202,6 +202,41 @@ impl SyslogListener {
         }
     }
 
+    /// The same over TLS (RFC 5425) with `cert`/`key` (PEM, PKCS#8 key).
+    pub async fn start_tls(cert: &std::path::Path, key: &std::path::Path) -> SyslogListener {
+        let identity = native_tls::Identity::from_pkcs8(
+            &std::fs::read(cert).unwrap(),
+            &std::fs::read(key).unwrap(),
+        )
+        .unwrap();
+        let acceptor =
+            tokio_native_tls::TlsAcceptor::from(native_tls::TlsAcceptor::new(identity).unwrap());
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let messages: Arc<Mutex<Vec<String>>> = Arc::default();
+        let msgs = Arc::clone(&messages);
+        let readers: Arc<Mutex<Vec<tokio::task::AbortHandle>>> = Arc::default();
+        let r = Arc::clone(&readers);
+        let task = tokio::spawn(async move {
+            loop {
+                let (sock, _) = listener.accept().await.unwrap();
+                let (acceptor, msgs) = (acceptor.clone(), Arc::clone(&msgs));
+                let h = tokio::spawn(async move {
+                    if let Ok(tls) = acceptor.accept(sock).await {
+                        read_frames(tls, msgs).await;
+                    }
+                });
+                r.lock().unwrap().push(h.abort_handle());
+            }
+        });
+        SyslogListener {
+            addr,
+            messages,
+            task,
+            readers,
+        }
+    }
+
     pub fn take(&self) -> Vec<String> {
         self.messages.lock().unwrap().clone()
     }
@@ -215,7 +250,7 @@ impl SyslogListener {
     }
 }
 
-async fn read_frames(mut sock: TcpStream, out: Arc<Mutex<Vec<String>>>) {
+async fn read_frames(mut sock: impl tokio::io::AsyncRead + Unpin, out: Arc<Mutex<Vec<String>>>) {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
     loop {
