@@ -21,7 +21,7 @@ use chrono::{TimeZone, Utc};
 use secretwatch_detect::{Alert, Severity};
 use secretwatch_ingest::SourceSystem;
 use tokio::io::AsyncReadExt;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 
 #[derive(Debug, Clone)]
 pub struct Recorded {
