@@ -164,6 +164,15 @@ pub enum BenchCommand {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// The event store at scale: write N synthetic events to Parquet with the store's writer,
+    /// then time an accesses-per-principal-per-hour group-by over all of them in DataFusion.
+    Query {
+        #[arg(long, default_value_t = 10_000_000)]
+        events: u64,
+        /// Keep the Parquet files in this directory (default: a temporary one).
+        #[arg(long)]
+        keep: Option<PathBuf>,
+    },
     /// Event-to-alert latency through the HTTP ingest at a fixed rate, to a webhook sink.
     Latency {
         /// Events per second offered.
@@ -269,6 +278,11 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         }) => {
             init_tracing("error");
             crate::bench_live::kafka(&brokers, &files, events, config.as_deref())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench(BenchCommand::Query { events, keep }) => {
+            init_tracing("error");
+            crate::bench_query::run(events, keep.as_deref())?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench(BenchCommand::Latency {

@@ -236,6 +236,18 @@ pub struct ServeConfig {
     /// principal pages, the overview); the oldest go first.
     #[serde(default = "default_recent_events")]
     pub recent_events: usize,
+    /// Days of events kept in the Parquet store (`data/store/events/day=...`); 0 keeps all.
+    #[serde(default = "default_retention")]
+    pub retention_days: u32,
+    /// Longest a SQL query (`POST /api/query`) may run (seconds).
+    #[serde(default = "default_query_seconds")]
+    pub query_seconds: u64,
+    /// Memory a SQL query may use (MiB); beyond it the query fails with a clear error.
+    #[serde(default = "default_query_memory")]
+    pub query_memory_mb: usize,
+    /// Rows a SQL query answers at most (the answer says when it was cut).
+    #[serde(default = "default_query_rows")]
+    pub query_max_rows: usize,
     /// Tokens of the analyst API and dashboard, each with a name (recorded with every triage)
     /// and a role: viewer (read), analyst (also triage), admin. None: the API is open (keep
     /// the listener on loopback).
@@ -271,6 +283,19 @@ pub struct ApiToken {
     pub token: SecretSource,
     /// `viewer`, `analyst` or `admin`.
     pub role: String,
+}
+
+fn default_retention() -> u32 {
+    90
+}
+fn default_query_seconds() -> u64 {
+    30
+}
+fn default_query_memory() -> usize {
+    512
+}
+fn default_query_rows() -> usize {
+    10_000
 }
 
 fn default_recent_events() -> usize {
@@ -514,6 +539,15 @@ impl Config {
             if t.name.trim().is_empty() {
                 errs.push(format!("serve.api_tokens[{i}].name: must not be empty"));
             }
+        }
+        if self.serve.query_seconds == 0 {
+            errs.push("serve.query_seconds: must be at least 1".into());
+        }
+        if self.serve.query_memory_mb < 16 {
+            errs.push("serve.query_memory_mb: must be at least 16".into());
+        }
+        if self.serve.query_max_rows == 0 {
+            errs.push("serve.query_max_rows: must be at least 1".into());
         }
         if self.serve.recent_events == 0 {
             errs.push("serve.recent_events: must be at least 1".into());

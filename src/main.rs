@@ -2,6 +2,7 @@
 
 mod bench;
 mod bench_live;
+mod bench_query;
 mod cli;
 mod config;
 mod eval;

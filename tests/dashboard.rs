@@ -20,11 +20,29 @@ fn sample(data: &std::path::Path, extra: &[(&str, &str)]) -> Server {
         &[k8s.to_str().unwrap(), vault.to_str().unwrap()],
         extra,
     );
-    wait_for_within("the sample's alerts", 120, || {
+    // Read and processed: the files' events are counted once all are read, and each
+    // processed batch is in the store (queried with the admin token when tokens are set).
+    let token = extra
+        .iter()
+        .any(|(k, _)| *k == "SECRETWATCH_SERVE__API_TOKENS")
+        .then_some("admin-token-0123456789");
+    wait_for_within("the sample read and processed", 120, || {
         let (_, body) = http(&server.addr, "GET", "/api/health", None, "");
         let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
-        v["alerts"].as_u64().unwrap_or(0) > 10 && v["queue_batches"] == 0
+        let read: u64 = v["sources"]
+            .as_object()
+            .map(|m| m.values().filter_map(|v| v.as_u64()).sum())
+            .unwrap_or(0);
+        let q = r#"{"sql":"SELECT count(*) FROM events"}"#;
+        let (_, answer) = http(&server.addr, "POST", "/api/query", token, q);
+        let stored = serde_json::from_str::<serde_json::Value>(&answer).unwrap_or_default()["rows"]
+            [0][0]
+            .as_u64()
+            .unwrap_or(0);
+        read > 0 && stored == read && v["alerts"].as_u64().unwrap_or(0) > 10
     });
+    // The last batch's alerts are written just after its events are stored.
+    std::thread::sleep(std::time::Duration::from_millis(300));
     server
 }
 
@@ -167,7 +185,7 @@ fn the_api_lists_details_and_triages_alerts_and_keeps_triage_across_restarts() {
 fn api_tokens_have_roles() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let tokens = r#"[{ name = "victor", token = "viewer-token-0123456789", role = "viewer" }, { name = "ana", token = "analyst-token-0123456789", role = "analyst" }]"#;
+    let tokens = r#"[{ name = "victor", token = "viewer-token-0123456789", role = "viewer" }, { name = "ana", token = "analyst-token-0123456789", role = "analyst" }, { name = "root", token = "admin-token-0123456789", role = "admin" }]"#;
     let server = sample(&data, &[("SECRETWATCH_SERVE__API_TOKENS", tokens)]);
     assert_eq!(get(&server, "/api/alerts", None).0, 401);
     assert_eq!(
@@ -253,4 +271,136 @@ fn the_dashboard_works_in_headless_chromium() {
     // The triage the browser made is in the store.
     let (_, acked) = get(&server, "/api/alerts?state=acknowledged", None);
     assert!(acked["total"].as_u64().unwrap() >= 1, "{acked}");
+}
+
+fn sql(server: &Server, query: &str) -> (u16, serde_json::Value) {
+    let body = serde_json::json!({ "sql": query }).to_string();
+    let (status, answer) = http(&server.addr, "POST", "/api/query", None, &body);
+    (
+        status,
+        serde_json::from_str(&answer).unwrap_or(serde_json::Value::String(answer)),
+    )
+}
+
+#[test]
+fn sql_over_stored_events_alerts_and_the_audit_trail_read_only_with_limits() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = sample(
+        &data,
+        &[
+            ("SECRETWATCH_SERVE__QUERY_MAX_ROWS", "5"),
+            ("SECRETWATCH_SERVE__QUERY_SECONDS", "1"),
+            // The sample's days are fixed; retention counts from today's date.
+            ("SECRETWATCH_SERVE__RETENTION_DAYS", "0"),
+        ],
+    );
+    // The files' events are counted once they are all read (sources); every one of them is
+    // queryable once detection has taken the last batch.
+    let ingested = || -> u64 {
+        let (_, health) = get(&server, "/api/health", None);
+        health["sources"]
+            .as_object()
+            .map(|m| m.values().filter_map(|v| v.as_u64()).sum())
+            .unwrap_or(0)
+    };
+    wait_for_within("every event in the store", 60, || {
+        let (status, r) = sql(&server, "SELECT count(*) AS n FROM events");
+        assert_eq!(status, 200, "{r}");
+        assert_eq!(r["columns"], serde_json::json!(["n"]));
+        let n = ingested();
+        n > 0 && r["rows"][0][0].as_u64() == Some(n)
+    });
+    let ingested = ingested();
+
+    // Accesses per principal per hour, the analysts' everyday question; the row cap applies.
+    let (status, r) = sql(
+        &server,
+        "SELECT principal, date_trunc('hour', time) AS hour, count(*) AS n FROM events WHERE is_secret GROUP BY 1, 2 ORDER BY n DESC",
+    );
+    assert_eq!(status, 200, "{r}");
+    assert_eq!(r["rows"].as_array().unwrap().len(), 5);
+    assert_eq!(r["truncated"], true);
+
+    let (_, list) = get(&server, "/api/alerts?limit=1", None);
+    let (status, r) = sql(&server, "SELECT count(*) FROM alerts");
+    assert_eq!(status, 200, "{r}");
+    assert_eq!(r["rows"][0][0].as_u64(), list["total"].as_u64());
+
+    // Read-only: nothing that defines tables (and so reads files), writes files or changes settings.
+    for refused in [
+        "CREATE EXTERNAL TABLE pw STORED AS CSV LOCATION '/etc/passwd'",
+        "COPY (SELECT 1 AS x) TO '/tmp/secretwatch-copy-test.csv'",
+        "INSERT INTO alerts VALUES ('x')",
+        "SET datafusion.execution.batch_size = 1",
+        "DROP TABLE events",
+        "SELECT * FROM no_such_table",
+    ] {
+        let (status, r) = sql(&server, refused);
+        assert_eq!(status, 400, "{refused}: {r}");
+        assert!(r["error"].as_str().is_some_and(|e| !e.is_empty()), "{r}");
+    }
+    assert!(!std::path::Path::new("/tmp/secretwatch-copy-test.csv").exists());
+
+    // The time limit.
+    let (status, r) = sql(
+        &server,
+        "SELECT count(*) FROM events a, events b WHERE a.id < b.id AND a.verb <> b.target",
+    );
+    assert_eq!(status, 408, "{r}");
+
+    // Every query is itself on record, and queryable.
+    let (status, r) = sql(
+        &server,
+        "SELECT who, action FROM audit WHERE action = 'query'",
+    );
+    assert_eq!(status, 200, "{r}");
+    assert!(r["rows"].as_array().unwrap().len() >= 5, "{r}");
+
+    // CSV by Accept.
+    let mut s = std::net::TcpStream::connect(&server.addr).unwrap();
+    use std::io::{Read, Write};
+    let body =
+        r#"{"sql":"SELECT source, count(*) AS n FROM events GROUP BY source ORDER BY source"}"#;
+    write!(
+        s,
+        "POST /api/query HTTP/1.1\r\nHost: x\r\nAccept: text/csv\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    let (head, csv) = resp.split_once("\r\n\r\n").unwrap();
+    assert!(
+        head.to_ascii_lowercase().contains("content-type: text/csv"),
+        "{head}"
+    );
+    assert!(
+        csv.starts_with("source,n\n") && csv.contains("kubernetes,") && csv.contains("vault,"),
+        "{csv}"
+    );
+
+    // Stopped: the events are flushed to Parquet by day, and a restart queries them from there.
+    let mut server = server;
+    assert!(Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    assert!(server.child.wait().unwrap().success());
+    let days: Vec<String> = std::fs::read_dir(data.join("store/events"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(days.iter().any(|d| d == "day=2026-11-03"), "{days:?}");
+    let server = start_args(
+        &data,
+        &[],
+        &[],
+        &[("SECRETWATCH_SERVE__RETENTION_DAYS", "0")],
+    );
+    let (status, r) = sql(&server, "SELECT count(*) FROM events");
+    assert_eq!(status, 200, "{r}");
+    assert_eq!(r["rows"][0][0].as_u64(), Some(ingested), "{r}");
 }

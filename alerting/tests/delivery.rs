@@ -7,25 +7,10 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use secretwatch_alerting::{Alerting, Origin, SinkConfig};
+use secretwatch_alerting::{Alerting, Origin};
 use secretwatch_detect::Severity;
 use serde_json::{json, Value};
 use support::*;
-
-fn sink(v: Value) -> SinkConfig {
-    let cfg: SinkConfig = serde_json::from_value(v).expect("sink config");
-    let errors = secretwatch_alerting::validate_sinks(std::slice::from_ref(&cfg), "alerting.sinks");
-    assert!(errors.is_empty(), "{errors:?}");
-    cfg
-}
-
-fn open(sinks: &[SinkConfig], dir: &std::path::Path) -> Alerting {
-    let origin = Origin::new("sw-test").with_dashboard("https://sw.example");
-    let (hub, transports) =
-        Alerting::open(sinks, dir, &origin, Box::new(|_, _| None)).expect("open");
-    hub.start(transports);
-    hub
-}
 
 /// Fast retries so that tests of recovery take well under a second per retry.
 fn fast_retry() -> Value {

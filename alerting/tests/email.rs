@@ -12,20 +12,13 @@ use std::path::Path;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use secretwatch_alerting::{Alerting, LaneStatus, Origin, SinkConfig};
+use secretwatch_alerting::SinkConfig;
 use secretwatch_detect::Severity;
 use serde_json::{json, Value};
 use support::smtp::{test_ca, Received, ReceiverOptions, SmtpReceiver};
-use support::{alert, eventually, free_addr};
+use support::{alert, eventually, free_addr, lane, open, sink};
 
 const ALERT_ID: &str = "X-Secretwatch-Alert-Id";
-
-fn sink(v: Value) -> SinkConfig {
-    let cfg: SinkConfig = serde_json::from_value(v).expect("sink config");
-    let errors = secretwatch_alerting::validate_sinks(std::slice::from_ref(&cfg), "alerting.sinks");
-    assert!(errors.is_empty(), "{errors:?}");
-    cfg
-}
 
 /// An e-mail sink `name` to 127.0.0.1:`port`, plain SMTP unless `output` says otherwise.
 fn mail_sink(name: &str, port: u16, output: Value) -> SinkConfig {
@@ -42,21 +35,6 @@ fn mail_sink(name: &str, port: u16, output: Value) -> SinkConfig {
         "retry": { "initial_ms": 20, "max_ms": 200, "max_retry_after_secs": 1 },
         "output": out,
     }))
-}
-
-fn open(sinks: &[SinkConfig], dir: &Path) -> Alerting {
-    let origin = Origin::new("sw-test").with_dashboard("https://sw.example");
-    let (hub, transports) =
-        Alerting::open(sinks, dir, &origin, Box::new(|_, _| None)).expect("open");
-    hub.start(transports);
-    hub
-}
-
-fn lane(hub: &Alerting, name: &str) -> LaneStatus {
-    hub.status()
-        .into_iter()
-        .find(|s| s.name == name)
-        .unwrap_or_else(|| panic!("no lane {name} in {:?}", hub.status()))
 }
 
 fn by_alert_id<'a>(msgs: &'a [Received], id: &str) -> &'a Received {

@@ -9,25 +9,11 @@ mod support;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use secretwatch_alerting::{Alerting, LaneStatus, Origin, SinkConfig};
+use secretwatch_alerting::{Alerting, Origin};
 use secretwatch_detect::Severity;
 use serde_json::{json, Value};
 use support::events::{assert_no_canary, canary_events};
-use support::{alert, free_addr, HttpRecorder, Recorded};
-
-fn sink(v: Value) -> SinkConfig {
-    let cfg: SinkConfig = serde_json::from_value(v).expect("sink config");
-    let errors = secretwatch_alerting::validate_sinks(std::slice::from_ref(&cfg), "alerting.sinks");
-    assert!(errors.is_empty(), "{errors:?}");
-    cfg
-}
-
-fn lane(hub: &Alerting, name: &str) -> LaneStatus {
-    hub.status()
-        .into_iter()
-        .find(|s| s.name == name)
-        .unwrap_or_else(|| panic!("no lane {name} in {:?}", hub.status()))
-}
+use support::{alert, free_addr, lane, sink, HttpRecorder, Recorded};
 
 /// `_bulk` answers: every item created.
 fn bulk_ok() -> support::Responder {

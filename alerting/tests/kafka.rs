@@ -10,34 +10,12 @@ mod support;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use secretwatch_alerting::{Alerting, LaneStatus, Origin, SinkConfig};
+use secretwatch_alerting::{Alerting, Origin};
 use secretwatch_detect::Severity;
 use serde_json::{json, Value};
 use support::events::{assert_no_canary, canary_events};
 use support::kafka::{free_port, Broker};
-use support::{alert, eventually};
-
-fn sink(v: Value) -> SinkConfig {
-    let cfg: SinkConfig = serde_json::from_value(v).expect("sink config");
-    let errors = secretwatch_alerting::validate_sinks(std::slice::from_ref(&cfg), "alerting.sinks");
-    assert!(errors.is_empty(), "{errors:?}");
-    cfg
-}
-
-fn open(sinks: &[SinkConfig], dir: &std::path::Path) -> Alerting {
-    let origin = Origin::new("sw-test").with_dashboard("https://sw.example");
-    let (hub, transports) =
-        Alerting::open(sinks, dir, &origin, Box::new(|_, _| None)).expect("open");
-    hub.start(transports);
-    hub
-}
-
-fn lane(hub: &Alerting, name: &str) -> LaneStatus {
-    hub.status()
-        .into_iter()
-        .find(|s| s.name == name)
-        .unwrap_or_else(|| panic!("no lane {name} in {:?}", hub.status()))
-}
+use support::{alert, eventually, lane, open, sink};
 
 /// Quick retries and reconnects, so that recovery takes seconds, not minutes.
 fn fast() -> (Value, Value) {

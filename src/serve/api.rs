@@ -18,6 +18,7 @@ use secretwatch_alerting::Secret;
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::serve::sql::{self, EventStore, Limits, QueryError};
 use crate::serve::store::{AlertQuery, Store, STATES};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -41,6 +42,8 @@ impl Role {
 #[derive(Clone)]
 pub struct ApiState {
     pub store: Arc<Store>,
+    pub events: Arc<EventStore>,
+    pub limits: Limits,
     /// (name, token, role); empty: open API.
     pub tokens: Arc<Vec<(String, Secret, Role)>>,
     pub audit: Arc<Mutex<PathBuf>>,
@@ -247,14 +250,87 @@ async fn summary(
     no_store(Json(s.store.summary(r.from, r.to)).into_response())
 }
 
-async fn query(State(s): State<ApiState>, headers: HeaderMap) -> Response {
-    if let Err(r) = caller(&s, &headers, Role::Analyst) {
-        return r.into_response();
+#[derive(Deserialize)]
+struct QueryBody {
+    sql: String,
+}
+
+/// `POST /api/query`: DataFusion SQL over `events`, `alerts` and `audit`, answered as JSON
+/// (default), CSV (`Accept: text/csv`) or Arrow IPC (`application/vnd.apache.arrow.stream`).
+async fn query(
+    State(s): State<ApiState>,
+    headers: HeaderMap,
+    body: Result<Json<QueryBody>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let who = match caller(&s, &headers, Role::Analyst) {
+        Ok(w) => w,
+        Err(r) => return r.into_response(),
+    };
+    let Ok(Json(q)) = body else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "body must be {\"sql\": \"SELECT ...\"}",
+        );
+    };
+    audit(&s, &who, "query", json!({"sql": q.sql}));
+    let alerts = s.store.all_alerts();
+    let audit_rows = read_audit(&s);
+    let started = std::time::Instant::now();
+    let result = s.events.query(&q.sql, &alerts, &audit_rows, s.limits).await;
+    let (schema, batches, truncated) = match result {
+        Ok(r) => r,
+        Err(e @ QueryError::Refused(_)) => return error(StatusCode::BAD_REQUEST, e.to_string()),
+        Err(e @ QueryError::Timeout(_)) => {
+            return error(StatusCode::REQUEST_TIMEOUT, e.to_string())
+        }
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
+    };
+    tracing::info!(who = %who, rows = batches.iter().map(|b| b.num_rows()).sum::<usize>(), truncated, ms = started.elapsed().as_millis() as u64, "SQL query answered.");
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let cut = if truncated { "true" } else { "false" };
+    let encoded = if accept.contains("text/csv") {
+        sql::to_csv(&batches).map(|b| ("text/csv; charset=utf-8", b))
+    } else if accept.contains("application/vnd.apache.arrow.stream") {
+        sql::to_ipc(&schema, &batches).map(|b| ("application/vnd.apache.arrow.stream", b))
+    } else {
+        let mut v = sql::to_json(&schema, &batches, truncated);
+        v["elapsed_ms"] = json!(started.elapsed().as_millis() as u64);
+        Ok((
+            "application/json",
+            serde_json::to_vec(&v).unwrap_or_default(),
+        ))
+    };
+    match encoded {
+        Ok((ctype, bytes)) => no_store(
+            (
+                [
+                    (header::CONTENT_TYPE, ctype),
+                    (
+                        header::HeaderName::from_static("x-secretwatch-truncated"),
+                        cut,
+                    ),
+                ],
+                bytes,
+            )
+                .into_response(),
+        ),
+        Err(e) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("cannot encode the result: {e}"),
+        ),
     }
-    error(
-        StatusCode::NOT_IMPLEMENTED,
-        "SQL over the event store is not available in this build yet",
-    )
+}
+
+fn read_audit(s: &ApiState) -> Vec<serde_json::Value> {
+    let path = s.audit.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
 }
 
 /// The dashboard, built into the binary.

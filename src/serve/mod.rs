@@ -7,7 +7,8 @@ mod http;
 mod kafka;
 mod metrics;
 mod pipeline;
-mod store;
+pub(crate) mod sql;
+pub(crate) mod store;
 mod tls;
 mod vault_socket;
 
@@ -60,8 +61,18 @@ pub fn run(cfg: Config, files: Vec<PathBuf>) -> Result<()> {
     }
     let metrics = Arc::new(metrics::Metrics::default());
     let store = Arc::new(store::Store::open(&data, cfg.serve.recent_events));
+    let events_store = Arc::new(
+        sql::EventStore::open(&data, cfg.serve.retention_days)
+            .with_context(|| format!("opening the event store under {}", data.display()))?,
+    );
     let api_state = api::ApiState {
         store: store.clone(),
+        events: events_store.clone(),
+        limits: sql::Limits {
+            time: std::time::Duration::from_secs(cfg.serve.query_seconds),
+            memory_bytes: cfg.serve.query_memory_mb << 20,
+            max_rows: cfg.serve.query_max_rows,
+        },
         tokens: Arc::new(cfg.api_tokens()?),
         audit: Arc::new(std::sync::Mutex::new(data.join("api-audit.jsonl"))),
     };
@@ -90,6 +101,7 @@ pub fn run(cfg: Config, files: Vec<PathBuf>) -> Result<()> {
             committer,
             detect: cfg.detect.clone(),
             store: store.clone(),
+            events: events_store.clone(),
         };
         std::thread::Builder::new()
             .name("detection".into())

@@ -61,6 +61,8 @@ pub struct Outputs {
     pub detect: secretwatch_detect::DetectConfig,
     /// What the dashboard and the alert API read.
     pub store: Arc<crate::serve::store::Store>,
+    /// Every event for SQL, flushed to Parquet with each checkpoint.
+    pub events: Arc<crate::serve::sql::EventStore>,
 }
 
 /// New rules from the same places; a rule set that does not load leaves the running one in place.
@@ -96,6 +98,7 @@ pub fn run(mut engine: Engine, mut rx: Receiver<Batch>, out: Outputs) -> Result<
         committer,
         detect,
         store,
+        events,
     } = out;
     let file = OpenOptions::new()
         .create(true)
@@ -122,6 +125,13 @@ pub fn run(mut engine: Engine, mut rx: Receiver<Batch>, out: Outputs) -> Result<
     // Followed files: positions saved beside the state that covers them.
     let mut tail = TailOffsets::load(&state_dir);
     let save = |engine: &Engine, processed: &Offsets, tail: &TailOffsets| -> Result<()> {
+        // Stored events first: a committed offset never points past what is on disk.
+        let flushed = events
+            .flush()
+            .context("flushing the event store to Parquet")?;
+        if flushed > 0 {
+            tracing::debug!(rows = flushed, "Event store flushed.");
+        }
         engine
             .save_state(&state_dir)
             .with_context(|| format!("saving state to {}", state_dir.display()))?;
@@ -144,7 +154,13 @@ pub fn run(mut engine: Engine, mut rx: Receiver<Batch>, out: Outputs) -> Result<
         for ev in &batch.events {
             engine.on_event(ev, &mut pending);
         }
-        store.add(&batch.events, &pending);
+        let rows: Vec<crate::serve::store::EventRow> = batch
+            .events
+            .iter()
+            .map(crate::serve::store::EventRow::of)
+            .collect();
+        events.append(&rows);
+        store.add(rows, &pending);
         deliver(&mut pending, &mut sink)?;
         // Normalized (redacted) events to the SIEM sinks that forward them, queued before the
         // batch's offsets count as processed.
@@ -156,14 +172,15 @@ pub fn run(mut engine: Engine, mut rx: Receiver<Batch>, out: Outputs) -> Result<
             *e = (*e).max(next);
         }
         tail.update(&batch.tail);
-        // Checkpoint on the wall clock: the service's concern, not the detectors'.
-        if last_save.elapsed() >= checkpoint {
+        // Checkpoint on the wall clock: the service's concern, not the detectors'; also when
+        // the event store's buffer is large.
+        if last_save.elapsed() >= checkpoint || events.pending() >= 500_000 {
             save(&engine, &processed, &tail)?;
             last_save = std::time::Instant::now();
         }
     }
     engine.flush(&mut pending);
-    store.add(&[], &pending);
+    store.add(Vec::new(), &pending);
     deliver(&mut pending, &mut sink)?;
     save(&engine, &processed, &tail)?;
     info!(state = %state_dir.display(), "Detection stopped, state saved.");

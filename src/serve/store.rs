@@ -137,11 +137,10 @@ impl Store {
         }
     }
 
-    pub fn add(&self, events: &[AccessEvent<'_>], alerts: &[Alert]) {
-        if events.is_empty() && alerts.is_empty() {
+    pub fn add(&self, rows: Vec<EventRow>, alerts: &[Alert]) {
+        if rows.is_empty() && alerts.is_empty() {
             return;
         }
-        let rows: Vec<EventRow> = events.iter().map(EventRow::of).collect();
         let mut g = self.inner.write().unwrap_or_else(|e| e.into_inner());
         for r in rows {
             if g.events.len() >= self.capacity {
@@ -163,6 +162,12 @@ impl Store {
             None => Value::Null,
         };
         v
+    }
+
+    /// Every alert with its triage state (the `alerts` table of SQL queries).
+    pub fn all_alerts(&self) -> Vec<Value> {
+        let g = self.inner.read().unwrap_or_else(|e| e.into_inner());
+        g.alerts.iter().map(|a| Self::alert_json(&g, a)).collect()
     }
 
     pub fn alerts(&self, q: &AlertQuery) -> Value {

@@ -273,3 +273,32 @@ async fn read_frames(mut sock: impl tokio::io::AsyncRead + Unpin, out: Arc<Mutex
         }
     }
 }
+
+/// A sink config from JSON, validated as the service validates it.
+pub fn sink(v: serde_json::Value) -> secretwatch_alerting::SinkConfig {
+    let cfg: secretwatch_alerting::SinkConfig = serde_json::from_value(v).expect("sink config");
+    let errors = secretwatch_alerting::validate_sinks(std::slice::from_ref(&cfg), "alerting.sinks");
+    assert!(errors.is_empty(), "{errors:?}");
+    cfg
+}
+
+/// The hub over `sinks` with queues under `dir`, senders started.
+pub fn open(
+    sinks: &[secretwatch_alerting::SinkConfig],
+    dir: &std::path::Path,
+) -> secretwatch_alerting::Alerting {
+    let origin = secretwatch_alerting::Origin::new("sw-test").with_dashboard("https://sw.example");
+    let (hub, transports) =
+        secretwatch_alerting::Alerting::open(sinks, dir, &origin, Box::new(|_, _| None))
+            .expect("open");
+    hub.start(transports);
+    hub
+}
+
+/// The status of lane `name`.
+pub fn lane(hub: &secretwatch_alerting::Alerting, name: &str) -> secretwatch_alerting::LaneStatus {
+    hub.status()
+        .into_iter()
+        .find(|s| s.name == name)
+        .unwrap_or_else(|| panic!("no lane {name} in {:?}", hub.status()))
+}

@@ -1,0 +1,407 @@
+//! The event store behind `POST /api/query`: every normalized (redacted) event as a row,
+//! buffered in memory and flushed to Parquet files partitioned by day
+//! (`data/store/events/day=YYYY-MM-DD/*.parquet`) at each state checkpoint, so a crash loses at
+//! most what Kafka or file offsets replay; old days are deleted after `retention_days`.
+//! Queries run in DataFusion over those files plus the unflushed rows (`events`), the alerts
+//! with their triage state (`alerts`) and the analysts' own audit trail (`audit`), read-only,
+//! with a time limit, a memory pool and a row cap.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use arrow::array::{
+    ArrayRef, BooleanBuilder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder,
+    UInt16Builder,
+};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
+use datafusion::datasource::MemTable;
+use datafusion::execution::context::SQLOptions;
+use datafusion::execution::memory_pool::GreedyMemoryPool;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use serde_json::Value;
+use tracing::{info, warn};
+
+use crate::serve::store::EventRow;
+
+/// Limits of one query.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub time: Duration,
+    pub memory_bytes: usize,
+    pub max_rows: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    /// The query itself: refused (not read-only), unknown table or column, bad syntax.
+    #[error("{0}")]
+    Refused(String),
+    #[error("the query ran longer than {0} s and was stopped")]
+    Timeout(u64),
+    #[error("query failed: {0}")]
+    Failed(String),
+}
+
+pub fn event_schema() -> SchemaRef {
+    let utc = Some(Arc::from("UTC"));
+    Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Utf8, false),
+        Field::new(
+            "time",
+            DataType::Timestamp(TimeUnit::Microsecond, utc),
+            false,
+        ),
+        Field::new("source", DataType::Utf8, false),
+        Field::new("principal", DataType::Utf8, false),
+        Field::new("principal_kind", DataType::Utf8, false),
+        Field::new("action", DataType::Utf8, false),
+        Field::new("verb", DataType::Utf8, false),
+        Field::new("outcome", DataType::Utf8, false),
+        Field::new("status", DataType::UInt16, true),
+        Field::new("target", DataType::Utf8, false),
+        Field::new("is_secret", DataType::Boolean, false),
+        Field::new("source_ip", DataType::Utf8, true),
+        Field::new("user_agent", DataType::Utf8, true),
+    ]))
+}
+
+/// Rows as one record batch of [`event_schema`].
+pub fn to_batch(rows: &[EventRow]) -> RecordBatch {
+    let n = rows.len();
+    let mut id = StringBuilder::with_capacity(n, n * 36);
+    let mut time = TimestampMicrosecondBuilder::with_capacity(n).with_timezone("UTC");
+    let mut source = StringBuilder::new();
+    let mut principal = StringBuilder::new();
+    let mut kind = StringBuilder::new();
+    let mut action = StringBuilder::new();
+    let mut verb = StringBuilder::new();
+    let mut outcome = StringBuilder::new();
+    let mut status = UInt16Builder::with_capacity(n);
+    let mut target = StringBuilder::new();
+    let mut secret = BooleanBuilder::with_capacity(n);
+    let mut ip = StringBuilder::new();
+    let mut ua = StringBuilder::new();
+    for r in rows {
+        id.append_value(&r.id);
+        time.append_value(r.time.timestamp_micros());
+        source.append_value(r.source);
+        principal.append_value(&r.principal);
+        kind.append_value(r.kind);
+        action.append_value(r.action);
+        verb.append_value(&r.verb);
+        outcome.append_value(r.outcome);
+        status.append_option(r.status);
+        target.append_value(&r.target);
+        secret.append_value(r.is_secret);
+        ip.append_option(r.source_ip.as_deref());
+        ua.append_option(r.user_agent.as_deref());
+    }
+    let cols: Vec<ArrayRef> = vec![
+        Arc::new(id.finish()),
+        Arc::new(time.finish()),
+        Arc::new(source.finish()),
+        Arc::new(principal.finish()),
+        Arc::new(kind.finish()),
+        Arc::new(action.finish()),
+        Arc::new(verb.finish()),
+        Arc::new(outcome.finish()),
+        Arc::new(status.finish()),
+        Arc::new(target.finish()),
+        Arc::new(secret.finish()),
+        Arc::new(ip.finish()),
+        Arc::new(ua.finish()),
+    ];
+    RecordBatch::try_new(event_schema(), cols).expect("columns match the schema")
+}
+
+/// A table of strings from JSON objects (alerts, audit records): one Utf8 column per key,
+/// arrays joined with ", ", other values as their JSON text.
+fn string_table(keys: &[&str], rows: &[Value]) -> RecordBatch {
+    let schema = Arc::new(Schema::new(
+        keys.iter()
+            .map(|k| Field::new(*k, DataType::Utf8, true))
+            .collect::<Vec<_>>(),
+    ));
+    let cols: Vec<ArrayRef> = keys
+        .iter()
+        .map(|k| {
+            let mut b = StringBuilder::new();
+            for r in rows {
+                match &r[*k] {
+                    Value::Null => b.append_null(),
+                    Value::String(s) => b.append_value(s),
+                    Value::Array(a) => b.append_value(
+                        a.iter()
+                            .map(|v| {
+                                v.as_str()
+                                    .map(str::to_string)
+                                    .unwrap_or_else(|| v.to_string())
+                            })
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    ),
+                    v => b.append_value(v.to_string()),
+                }
+            }
+            Arc::new(b.finish()) as ArrayRef
+        })
+        .collect();
+    RecordBatch::try_new(schema, cols).expect("columns match the schema")
+}
+
+pub struct EventStore {
+    dir: PathBuf,
+    pending: Mutex<Vec<EventRow>>,
+    retention_days: u32,
+    seq: std::sync::atomic::AtomicU64,
+}
+
+impl EventStore {
+    pub fn open(data: &Path, retention_days: u32) -> std::io::Result<EventStore> {
+        let dir = data.join("store").join("events");
+        std::fs::create_dir_all(&dir)?;
+        Ok(EventStore {
+            dir,
+            pending: Mutex::new(Vec::new()),
+            retention_days,
+            seq: Default::default(),
+        })
+    }
+
+    pub fn append(&self, rows: &[EventRow]) {
+        self.pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend_from_slice(rows);
+    }
+
+    pub fn pending(&self) -> usize {
+        self.pending.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// Write what is buffered to Parquet, one file per day touched; then apply retention.
+    pub fn flush(&self) -> anyhow::Result<usize> {
+        let rows = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()));
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let mut by_day: std::collections::BTreeMap<String, Vec<EventRow>> = Default::default();
+        for r in rows {
+            by_day
+                .entry(r.time.format("%Y-%m-%d").to_string())
+                .or_default()
+                .push(r);
+        }
+        let stamp = chrono::Utc::now().timestamp_millis();
+        let mut written = 0;
+        for (day, rows) in by_day {
+            let dir = self.dir.join(format!("day={day}"));
+            std::fs::create_dir_all(&dir)?;
+            let seq = self.seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let name = format!("events-{stamp}-{seq}.parquet");
+            let tmp = dir.join(format!(".{name}.tmp"));
+            let file = std::fs::File::create(&tmp)?;
+            let props = datafusion::parquet::file::properties::WriterProperties::builder()
+                .set_compression(datafusion::parquet::basic::Compression::SNAPPY)
+                .build();
+            let mut w = datafusion::parquet::arrow::ArrowWriter::try_new(
+                file,
+                event_schema(),
+                Some(props),
+            )?;
+            for chunk in rows.chunks(65_536) {
+                w.write(&to_batch(chunk))?;
+            }
+            w.close()?;
+            // Visible to queries only when complete.
+            std::fs::rename(&tmp, dir.join(&name))?;
+            written += rows.len();
+        }
+        self.retain()?;
+        Ok(written)
+    }
+
+    fn retain(&self) -> std::io::Result<()> {
+        if self.retention_days == 0 {
+            return Ok(());
+        }
+        let oldest = (chrono::Utc::now() - chrono::Duration::days(i64::from(self.retention_days)))
+            .format("day=%Y-%m-%d")
+            .to_string();
+        for e in std::fs::read_dir(&self.dir)?.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with("day=") && name < oldest {
+                info!(partition = %name, "Event store: deleting a day past retention.");
+                std::fs::remove_dir_all(e.path())?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Run one read-only query; the result batches, their schema, and whether rows were cut.
+    pub async fn query(
+        &self,
+        sql: &str,
+        alerts: &[Value],
+        audit: &[Value],
+        limits: Limits,
+    ) -> Result<(SchemaRef, Vec<RecordBatch>, bool), QueryError> {
+        let failed = |e: datafusion::error::DataFusionError| QueryError::Failed(e.to_string());
+        let runtime = RuntimeEnvBuilder::new()
+            .with_memory_pool(Arc::new(GreedyMemoryPool::new(limits.memory_bytes)))
+            .build_arc()
+            .map_err(failed)?;
+        let config = SessionConfig::new()
+            .with_target_partitions(2)
+            .with_information_schema(true);
+        let ctx = SessionContext::new_with_config_rt(config, runtime);
+
+        // events = the Parquet files + the rows not flushed yet.
+        let schema = event_schema();
+        let url = ListingTableUrl::parse(self.dir.to_string_lossy()).map_err(failed)?;
+        let opts =
+            ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+        let stored = ListingTable::try_new(
+            ListingTableConfig::new(url)
+                .with_listing_options(opts)
+                .with_schema(schema.clone()),
+        )
+        .map_err(failed)?;
+        let recent = {
+            let rows = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+            to_batch(&rows)
+        };
+        let recent = MemTable::try_new(schema, vec![vec![recent]]).map_err(failed)?;
+        let events = ctx
+            .read_table(Arc::new(stored))
+            .map_err(failed)?
+            .union(ctx.read_table(Arc::new(recent)).map_err(failed)?)
+            .map_err(failed)?;
+        ctx.register_table("events", events.into_view())
+            .map_err(failed)?;
+
+        let alert_keys = [
+            "id",
+            "rule",
+            "severity",
+            "title",
+            "principal",
+            "source",
+            "first_seen",
+            "last_seen",
+            "reason",
+            "targets",
+            "source_ips",
+            "tags",
+            "break_glass",
+            "state",
+            "event_ids",
+        ];
+        let a = string_table(&alert_keys, alerts);
+        ctx.register_table(
+            "alerts",
+            Arc::new(MemTable::try_new(a.schema(), vec![vec![a]]).map_err(failed)?),
+        )
+        .map_err(failed)?;
+        let audit_keys = ["at", "who", "action", "detail"];
+        let t = string_table(&audit_keys, audit);
+        ctx.register_table(
+            "audit",
+            Arc::new(MemTable::try_new(t.schema(), vec![vec![t]]).map_err(failed)?),
+        )
+        .map_err(failed)?;
+
+        // Read-only: no DDL (CREATE EXTERNAL TABLE would read any file), no DML (COPY TO,
+        // INSERT write files), no statements (SET changes limits).
+        let options = SQLOptions::new()
+            .with_allow_ddl(false)
+            .with_allow_dml(false)
+            .with_allow_statements(false);
+        let df = ctx
+            .sql_with_options(sql, options)
+            .await
+            .map_err(|e| QueryError::Refused(e.to_string()))?;
+        let df = df.limit(0, Some(limits.max_rows + 1)).map_err(failed)?;
+        let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+        let batches = tokio::time::timeout(limits.time, df.collect())
+            .await
+            .map_err(|_| QueryError::Timeout(limits.time.as_secs()))?
+            .map_err(failed)?;
+        // The row cap.
+        let mut out = Vec::new();
+        let mut rows = 0;
+        let mut truncated = false;
+        for b in batches {
+            if rows + b.num_rows() > limits.max_rows {
+                let keep = limits.max_rows - rows;
+                out.push(b.slice(0, keep));
+                truncated = true;
+                break;
+            }
+            rows += b.num_rows();
+            out.push(b);
+        }
+        Ok((schema, out, truncated))
+    }
+}
+
+/// `{"columns": [...], "rows": [[...]], "truncated": bool}`.
+pub fn to_json(schema: &SchemaRef, batches: &[RecordBatch], truncated: bool) -> Value {
+    let columns: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
+    let mut rows = Vec::new();
+    for b in batches {
+        let mut buf = Vec::new();
+        {
+            let mut w = arrow::json::writer::ArrayWriter::new(&mut buf);
+            if let Err(e) = w.write(b).and_then(|()| w.finish()) {
+                warn!(error = %e, "cannot encode a result batch as JSON");
+                continue;
+            }
+        }
+        let objs: Vec<serde_json::Map<String, Value>> =
+            serde_json::from_slice(&buf).unwrap_or_default();
+        for o in objs {
+            rows.push(Value::Array(
+                columns
+                    .iter()
+                    .map(|c| o.get(c).cloned().unwrap_or(Value::Null))
+                    .collect(),
+            ));
+        }
+    }
+    serde_json::json!({"columns": columns, "rows": rows, "truncated": truncated})
+}
+
+pub fn to_csv(batches: &[RecordBatch]) -> Result<Vec<u8>, arrow::error::ArrowError> {
+    let mut buf = Vec::new();
+    {
+        let mut w = arrow::csv::WriterBuilder::new()
+            .with_header(true)
+            .build(&mut buf);
+        for b in batches {
+            w.write(b)?;
+        }
+    }
+    Ok(buf)
+}
+
+pub fn to_ipc(
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+) -> Result<Vec<u8>, arrow::error::ArrowError> {
+    let mut buf = Vec::new();
+    {
+        let mut w = arrow::ipc::writer::StreamWriter::try_new(&mut buf, schema)?;
+        for b in batches {
+            w.write(b)?;
+        }
+        w.finish()?;
+    }
+    Ok(buf)
+}
