@@ -404,3 +404,25 @@ fn sql_over_stored_events_alerts_and_the_audit_trail_read_only_with_limits() {
     assert_eq!(status, 200, "{r}");
     assert_eq!(r["rows"][0][0].as_u64(), Some(ingested), "{r}");
 }
+
+#[test]
+fn the_openapi_document_names_every_route() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_args(&dir.path().join("data"), &[], &[], &[]);
+    let (status, doc) = get(&server, "/api/openapi.json", None);
+    assert_eq!(status, 200);
+    assert_eq!(doc["openapi"], "3.1.0");
+    let paths = doc["paths"].as_object().unwrap();
+    // Every route the service registers is documented.
+    let root = common::root();
+    for file in ["src/serve/api.rs", "src/serve/http.rs"] {
+        let src = std::fs::read_to_string(root.join(file)).unwrap();
+        for part in src.split(".route(\"").skip(1) {
+            let route = part.split('"').next().unwrap();
+            assert!(
+                paths.contains_key(route),
+                "{route} ({file}) is not in the OpenAPI document"
+            );
+        }
+    }
+}

@@ -75,20 +75,46 @@ fn serve(data: &Path, cfg: &Path) -> Server {
     start_args(data, &["--config", cfg.to_str().unwrap()], &[], &[])
 }
 
+/// A broker with the two topics, a receiving webhook, and a config for both (`extra` goes into
+/// the `[kafka]` section).
+struct Setup {
+    broker: Broker,
+    receiver: Receiver,
+    dir: tempfile::TempDir,
+    cfg: std::path::PathBuf,
+}
+
+impl Setup {
+    fn new(extra: &str) -> Setup {
+        let broker = Broker::start();
+        broker.create_topic("k8s-audit", 3);
+        broker.create_topic("vault-audit", 1);
+        let receiver = Receiver::start("127.0.0.1:0");
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = config(
+            dir.path(),
+            &broker,
+            &format!("http://{}/hook", receiver.addr),
+            extra,
+        );
+        Setup {
+            broker,
+            receiver,
+            dir,
+            cfg,
+        }
+    }
+}
+
 #[test]
 fn events_from_kafka_become_alerts_at_a_sink_and_bad_messages_are_dead_lettered() {
-    let broker = Broker::start();
-    broker.create_topic("k8s-audit", 3);
-    broker.create_topic("vault-audit", 1);
-    let receiver = Receiver::start("127.0.0.1:0");
-    let dir = tempfile::tempdir().unwrap();
+    let Setup {
+        broker,
+        receiver,
+        dir,
+        cfg,
+    } = Setup::new("");
     let data = dir.path().join("data");
-    let cfg = config(
-        dir.path(),
-        &broker,
-        &format!("http://{}/hook", receiver.addr),
-        "",
-    );
 
     // Plain events, an EventList of two, a shipper's envelope, and garbage in between.
     let list = format!(
@@ -146,18 +172,13 @@ fn events_from_kafka_become_alerts_at_a_sink_and_bad_messages_are_dead_lettered(
 
 #[test]
 fn a_sigkill_mid_stream_and_a_restart_lose_no_alert() {
-    let broker = Broker::start();
-    broker.create_topic("k8s-audit", 3);
-    broker.create_topic("vault-audit", 1);
-    let receiver = Receiver::start("127.0.0.1:0");
-    let dir = tempfile::tempdir().unwrap();
+    let Setup {
+        broker,
+        receiver,
+        dir,
+        cfg,
+    } = Setup::new("commit_seconds = 1\nbatch_max = 50\nlinger_ms = 5");
     let data = dir.path().join("data");
-    let cfg = config(
-        dir.path(),
-        &broker,
-        &format!("http://{}/hook", receiver.addr),
-        "commit_seconds = 1\nbatch_max = 50\nlinger_ms = 5",
-    );
     let msgs = |range: std::ops::Range<usize>| -> Vec<(String, String)> {
         range
             .map(|i| (format!("sa-{i}"), cluster_list(i)))

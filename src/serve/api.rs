@@ -112,6 +112,7 @@ pub fn routes(state: ApiState) -> Router {
         .route("/api/principals/{name}", get(principal))
         .route("/api/summary", get(summary))
         .route("/api/query", post(query))
+        .route("/api/openapi.json", get(openapi))
         .with_state(state)
         .merge(assets())
 }
@@ -331,6 +332,13 @@ fn read_audit(s: &ApiState) -> Vec<serde_json::Value> {
         .lines()
         .filter_map(|l| serde_json::from_str(l).ok())
         .collect()
+}
+
+/// The OpenAPI 3.1 document of every route (public, like the health endpoint).
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
 }
 
 /// The dashboard, built into the binary.

@@ -145,12 +145,15 @@ pub fn run(mut engine: Engine, mut rx: Receiver<Batch>, out: Outputs) -> Result<
         Ok(())
     };
     let mut last_save = std::time::Instant::now();
+    // Whether anything was processed since the last save (idle heartbeats save nothing).
+    let mut dirty = false;
     while let Some(batch) = rx.blocking_recv() {
         metrics.queue_batches.fetch_sub(1, Ordering::Relaxed);
         if batch.reload {
             reload(&mut engine, &detect, &metrics);
             continue;
         }
+        dirty |= !batch.events.is_empty() || !batch.kafka.is_empty() || !batch.tail.is_empty();
         for ev in &batch.events {
             engine.on_event(ev, &mut pending);
         }
@@ -174,8 +177,9 @@ pub fn run(mut engine: Engine, mut rx: Receiver<Batch>, out: Outputs) -> Result<
         tail.update(&batch.tail);
         // Checkpoint on the wall clock: the service's concern, not the detectors'; also when
         // the event store's buffer is large.
-        if last_save.elapsed() >= checkpoint || events.pending() >= 500_000 {
+        if dirty && (last_save.elapsed() >= checkpoint || events.pending() >= 500_000) {
             save(&engine, &processed, &tail)?;
+            dirty = false;
             last_save = std::time::Instant::now();
         }
     }

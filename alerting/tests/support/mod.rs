@@ -179,27 +179,7 @@ pub struct SyslogListener {
 
 impl SyslogListener {
     pub async fn start_at(addr: Option<SocketAddr>) -> SyslogListener {
-        let listener = TcpListener::bind(addr.unwrap_or_else(|| "127.0.0.1:0".parse().unwrap()))
-            .await
-            .unwrap();
-        let addr = listener.local_addr().unwrap();
-        let messages: Arc<Mutex<Vec<String>>> = Arc::default();
-        let msgs = Arc::clone(&messages);
-        let readers: Arc<Mutex<Vec<tokio::task::AbortHandle>>> = Arc::default();
-        let r = Arc::clone(&readers);
-        let task = tokio::spawn(async move {
-            loop {
-                let (sock, _) = listener.accept().await.unwrap();
-                let h = tokio::spawn(read_frames(sock, Arc::clone(&msgs)));
-                r.lock().unwrap().push(h.abort_handle());
-            }
-        });
-        SyslogListener {
-            addr,
-            messages,
-            task,
-            readers,
-        }
+        Self::listen(addr, None).await
     }
 
     /// The same over TLS (RFC 5425) with `cert`/`key` (PEM, PKCS#8 key).
@@ -211,7 +191,16 @@ impl SyslogListener {
         .unwrap();
         let acceptor =
             tokio_native_tls::TlsAcceptor::from(native_tls::TlsAcceptor::new(identity).unwrap());
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::listen(None, Some(acceptor)).await
+    }
+
+    async fn listen(
+        addr: Option<SocketAddr>,
+        tls: Option<tokio_native_tls::TlsAcceptor>,
+    ) -> SyslogListener {
+        let listener = TcpListener::bind(addr.unwrap_or_else(|| "127.0.0.1:0".parse().unwrap()))
+            .await
+            .unwrap();
         let addr = listener.local_addr().unwrap();
         let messages: Arc<Mutex<Vec<String>>> = Arc::default();
         let msgs = Arc::clone(&messages);
@@ -220,10 +209,15 @@ impl SyslogListener {
         let task = tokio::spawn(async move {
             loop {
                 let (sock, _) = listener.accept().await.unwrap();
-                let (acceptor, msgs) = (acceptor.clone(), Arc::clone(&msgs));
+                let (tls, msgs) = (tls.clone(), Arc::clone(&msgs));
                 let h = tokio::spawn(async move {
-                    if let Ok(tls) = acceptor.accept(sock).await {
-                        read_frames(tls, msgs).await;
+                    match tls {
+                        None => read_frames(sock, msgs).await,
+                        Some(acceptor) => {
+                            if let Ok(stream) = acceptor.accept(sock).await {
+                                read_frames(stream, msgs).await;
+                            }
+                        }
                     }
                 });
                 r.lock().unwrap().push(h.abort_handle());
