@@ -68,42 +68,41 @@ impl Metrics {
                 "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}"
             );
         };
-        counter(
-            &mut out,
-            "secretwatch_http_ingest_requests_total",
-            "Ingest requests received.",
-            self.requests.load(Ordering::Relaxed),
-        );
-        counter(
-            &mut out,
-            "secretwatch_http_ingest_rejected_total",
-            "Ingest requests answered 4xx or 503.",
-            self.rejected_requests.load(Ordering::Relaxed),
-        );
-        counter(
-            &mut out,
-            "secretwatch_bad_records_total",
-            "Records that could not be parsed (dead-lettered).",
-            self.bad_records.load(Ordering::Relaxed),
-        );
-        counter(
-            &mut out,
-            "secretwatch_backpressure_total",
-            "Ingest requests refused because the detection queue was full.",
-            self.backpressure.load(Ordering::Relaxed),
-        );
-        counter(
-            &mut out,
-            "secretwatch_rule_reloads_total",
-            "Rule sets reloaded (SIGHUP or a changed rule file), state kept.",
-            self.rule_reloads.load(Ordering::Relaxed),
-        );
-        counter(
-            &mut out,
-            "secretwatch_rule_reload_failures_total",
-            "Rule reloads refused (the previous rules stay in force).",
-            self.rule_reload_failures.load(Ordering::Relaxed),
-        );
+        let c = |v: &AtomicU64| v.load(Ordering::Relaxed);
+        for (name, help, v) in [
+            (
+                "secretwatch_http_ingest_requests_total",
+                "Ingest requests received.",
+                c(&self.requests),
+            ),
+            (
+                "secretwatch_http_ingest_rejected_total",
+                "Ingest requests answered 4xx or 503.",
+                c(&self.rejected_requests),
+            ),
+            (
+                "secretwatch_bad_records_total",
+                "Records that could not be parsed (dead-lettered).",
+                c(&self.bad_records),
+            ),
+            (
+                "secretwatch_backpressure_total",
+                "Ingest requests refused because the detection queue was full.",
+                c(&self.backpressure),
+            ),
+            (
+                "secretwatch_rule_reloads_total",
+                "Rule sets reloaded (SIGHUP or a changed rule file), state kept.",
+                c(&self.rule_reloads),
+            ),
+            (
+                "secretwatch_rule_reload_failures_total",
+                "Rule reloads refused (the previous rules stay in force).",
+                c(&self.rule_reload_failures),
+            ),
+        ] {
+            counter(&mut out, name, help, v);
+        }
         let _ = writeln!(out, "# HELP secretwatch_events_total Events ingested, by source.\n# TYPE secretwatch_events_total counter");
         for (source, v) in self.events.lock().unwrap_or_else(|e| e.into_inner()).iter() {
             let _ = writeln!(out, "secretwatch_events_total{{source=\"{source}\"}} {v}");
