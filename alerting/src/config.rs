@@ -140,7 +140,11 @@ impl SinkKind {
     pub fn forwards_events(&self) -> bool {
         matches!(
             self,
-            SinkKind::Splunk(_) | SinkKind::Elastic(_) | SinkKind::Ocsf(_) | SinkKind::Kafka(_)
+            SinkKind::Splunk(_)
+                | SinkKind::Elastic(_)
+                | SinkKind::Ocsf(_)
+                | SinkKind::Kafka(_)
+                | SinkKind::Syslog(_)
         )
     }
 }
@@ -173,7 +177,7 @@ impl SinkConfig {
         }
         if self.forward_events && !self.output.forwards_events() {
             errors.push(format!(
-                "{key}.forward_events: {} sinks take alerts only (splunk, elastic, ocsf and kafka forward events)",
+                "{key}.forward_events: {} sinks take alerts only (splunk, elastic, ocsf, kafka and syslog forward events)",
                 self.output.type_name()
             ));
         }

@@ -55,6 +55,11 @@ pub enum EventFormat {
     Ocsf,
     /// The normalized event as JSON, as secretwatch keeps it.
     Json,
+    /// An RFC 5424 message with a CEF payload (kept as a JSON string in the queue).
+    Syslog {
+        facility: crate::syslog::Facility,
+        hostname: Option<String>,
+    },
 }
 
 /// Turns access events into queue records for one events lane.
@@ -91,6 +96,10 @@ impl EventEncoder {
             EventFormat::Ecs => elastic::event_document(ev, &self.origin).to_string(),
             EventFormat::Ocsf => ocsf::api_activity(ev, &self.origin).to_string(),
             EventFormat::Json => serde_json::to_string(ev).expect("an access event serializes"),
+            EventFormat::Syslog { facility, hostname } => serde_json::to_string(
+                &crate::syslog::event_line(ev, &self.origin, *facility, hostname.as_deref()),
+            )
+            .expect("a string serializes"),
         };
         ForwardedEvent {
             id: elastic::event_doc_id(ev),

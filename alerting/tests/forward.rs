@@ -346,3 +346,51 @@ async fn a_full_events_queue_drops_and_counts_without_blocking_or_touching_alert
     );
     hub.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_reach_syslog_as_rfc5424_with_cef_and_no_canary_leaks() {
+    let listener = support::SyslogListener::start_at(None).await;
+    let dir = tempfile::tempdir().unwrap();
+    let sinks = [sink(json!({ "name": "siem", "forward_events": true,
+        "output": { "type": "syslog", "address": listener.addr.to_string(), "hostname": "sw-host" } }))];
+    let hub = support::open(&sinks, dir.path());
+    let events = canary_events(12);
+    let fwd = hub.forward(&events);
+    assert_eq!((fwd.queued, fwd.dropped), (12, 0));
+    let a = alert(2, Severity::High);
+    hub.submit(&a, a.last_seen);
+    assert!(
+        support::eventually(10, || listener.take().len() == 13).await,
+        "{:?}",
+        hub.status()
+    );
+    let msgs = listener.take();
+    let access: Vec<&String> = msgs
+        .iter()
+        .filter(|m| m.contains(" access - CEF:0|"))
+        .collect();
+    assert_eq!(access.len(), 12, "{msgs:?}");
+    for (m, ev) in access.iter().zip(&events) {
+        // <PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID SD MSG
+        let parts: Vec<&str> = m.splitn(8, ' ').collect();
+        assert_eq!(parts[2], "sw-host");
+        assert_eq!(parts[3], "secretwatch");
+        assert_eq!(parts[5], "access");
+        let cef = parts[7];
+        let header: Vec<&str> = cef.splitn(8, '|').collect();
+        assert_eq!(header[4], format!("access-{}", ev.action.as_str()), "{cef}");
+        assert!(cef.contains(&format!("externalId={}", ev.id)), "{cef}");
+        assert!(
+            cef.contains(&format!("suser={}", ev.principal.name)),
+            "{cef}"
+        );
+        assert!(cef.contains("cs1Label=target"), "{cef}");
+    }
+    assert!(msgs
+        .iter()
+        .any(|m| m.contains(&format!("externalId={}", a.id))));
+    for m in &msgs {
+        assert_no_canary("syslog message", m.as_bytes());
+    }
+    hub.stop().await;
+}

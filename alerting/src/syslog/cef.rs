@@ -124,6 +124,59 @@ pub fn alert_cef(n: &Notification, origin: &Origin) -> String {
     )
 }
 
+/// The CEF record of one forwarded access event (no syslog header): signature id
+/// `access-<action>`, severity 3 when allowed and 5 otherwise.
+pub fn event_cef(ev: &secretwatch_ingest::AccessEvent<'_>, origin: &Origin) -> String {
+    let mut ext = Ext(String::new());
+    ext.put("rt", &epoch_ms(ev.time).to_string());
+    ext.put("suser", &ev.principal.name);
+    match ev
+        .source_ips
+        .iter()
+        .last()
+        .and_then(|s| s.parse::<IpAddr>().ok())
+    {
+        Some(IpAddr::V4(ip)) => ext.put("src", &ip.to_string()),
+        Some(IpAddr::V6(ip)) => {
+            ext.put("c6a2", &ip.to_string());
+            ext.put("c6a2Label", "Source IPv6 Address");
+        }
+        None => {}
+    }
+    ext.put("dvchost", &origin.host);
+    ext.put("cat", ev.source.as_str());
+    ext.put("act", ev.action.as_str());
+    ext.put("outcome", ev.outcome.as_str());
+    ext.put("externalId", &ev.id);
+    if let Some(ua) = &ev.user_agent {
+        ext.put("requestClientApplication", &truncate_chars(ua, MAX_MSG));
+    }
+    ext.custom(
+        "cs1",
+        "target",
+        &crate::text::truncate_chars(&secretwatch_detect::alert::target_label(ev), MAX_MSG),
+    );
+    ext.custom("cs2", "verb", &ev.raw_action);
+    ext.custom("cs3", "principalKind", ev.principal.kind.as_str());
+    if let Some(code) = ev.status_code {
+        ext.put("cn1Label", "status");
+        ext.put("cn1", &code.to_string());
+    }
+    let allowed = ev.outcome == secretwatch_ingest::Outcome::Allowed;
+    format!(
+        "CEF:0|secretwatch|secretwatch|{}|access-{}|{}|{}|{}",
+        escape_header(&origin.version),
+        ev.action.as_str(),
+        if ev.target.is_secret {
+            "Secret access"
+        } else {
+            "Access"
+        },
+        if allowed { 3 } else { 5 },
+        ext.0
+    )
+}
+
 #[cfg(test)]
 pub(crate) mod parse {
     //! A CEF reader written from the spec, independent of the writer above.

@@ -89,6 +89,31 @@ pub fn alert_line(
     format!("{} {}", header.render(), alert_cef(n, origin))
 }
 
+/// The RFC 5424 message of one forwarded access event (MSGID `access`, severity
+/// informational when allowed, notice otherwise) with its CEF payload (no framing).
+pub fn event_line(
+    ev: &secretwatch_ingest::AccessEvent<'_>,
+    origin: &Origin,
+    facility: Facility,
+    hostname: Option<&str>,
+) -> String {
+    let allowed = ev.outcome == secretwatch_ingest::Outcome::Allowed;
+    let header = Header {
+        facility,
+        severity: if allowed { 6 } else { 5 },
+        timestamp: ev.time,
+        hostname: hostname.unwrap_or(&origin.host),
+        app_name: APP_NAME,
+        procid: None,
+        msgid: "access",
+    };
+    format!(
+        "{} {}",
+        header.render(),
+        crate::syslog::cef::event_cef(ev, origin)
+    )
+}
+
 /// Bytes to write on the stream for one message.
 ///
 /// Octet counting (RFC 6587 3.4.1): `MSG-LEN SP SYSLOG-MSG`, MSG-LEN the byte length in

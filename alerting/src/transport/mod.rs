@@ -346,6 +346,10 @@ pub fn build_events(kind: &SinkKind, origin: &Origin) -> Result<Option<LaneSpec>
         SinkKind::Elastic(_) => EventFormat::Ecs,
         SinkKind::Ocsf(_) => EventFormat::Ocsf,
         SinkKind::Kafka(c) => kafka::event_format(c.format),
+        SinkKind::Syslog(c) => EventFormat::Syslog {
+            facility: c.facility,
+            hostname: c.hostname.clone(),
+        },
         _ => return Ok(None),
     };
     let transport: Box<dyn Transport> = match (kind, http_api(kind)?) {
@@ -365,6 +369,11 @@ pub fn build_events(kind: &SinkKind, origin: &Origin) -> Result<Option<LaneSpec>
             }
         },
         (SinkKind::Kafka(c), None) => Box::new(kafka_transport(c, KafkaRecords::Events)?),
+        (SinkKind::Syslog(c), None) => Box::new(
+            stream::SyslogTransport::new(c.clone(), origin.clone(), DEFAULT_TIMEOUT)
+                .map_err(|e| BuildError::Other(format!("output: {e}")))?
+                .for_events(),
+        ),
         _ => return Ok(None),
     };
     Ok(Some(LaneSpec {
@@ -498,7 +507,14 @@ mod tests {
                 "kafka://k:9092/ev",
             ),
             (r#"{"type":"webhook","url":"https://h"}"#, None, ""),
-            (r#"{"type":"syslog","address":"s:514"}"#, None, ""),
+            (
+                r#"{"type":"syslog","address":"s:514"}"#,
+                Some(EventFormat::Syslog {
+                    facility: crate::syslog::Facility::default(),
+                    hostname: None,
+                }),
+                "syslog://s:514",
+            ),
         ];
         for (json, format, endpoint) in cases.clone() {
             let lane = build_events(&kind(json), &origin).unwrap();

@@ -26,6 +26,8 @@ pub struct SyslogTransport {
     /// Plain TCP only: kept to notice a connection the receiver has closed before writing.
     plain: bool,
     timeout: Duration,
+    /// An events lane: larger batches that wait a little.
+    events: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -70,7 +72,14 @@ impl SyslogTransport {
             tls,
             conn: None,
             timeout,
+            events: false,
         })
+    }
+
+    /// The same destination as an events lane ([`Transport::send_events`]).
+    pub fn for_events(mut self) -> SyslogTransport {
+        self.events = true;
+        self
     }
 
     async fn connect(&self) -> Result<Box<dyn Stream>, String> {
@@ -107,6 +116,28 @@ impl SyslogTransport {
             );
             out.extend_from_slice(&syslog::frame(&line, self.cfg.framing));
         }
+        self.write_frames(out).await
+    }
+
+    /// Forwarded events: each queued record is its RFC 5424 line (a JSON string).
+    async fn attempt_events(&mut self, batch: &[ForwardedEvent]) -> TransportResult {
+        let mut out = Vec::new();
+        for ev in batch {
+            match serde_json::from_str::<String>(ev.doc.get()) {
+                Ok(line) => out.extend_from_slice(&syslog::frame(&line, self.cfg.framing)),
+                Err(e) => {
+                    return TransportResult::Status {
+                        status: 422,
+                        retry_after: None,
+                        body: format!("queued record {} is not a syslog line: {e}", ev.id),
+                    }
+                }
+            }
+        }
+        self.write_frames(out).await
+    }
+
+    async fn write_frames(&mut self, out: Vec<u8>) -> TransportResult {
         if self.conn.is_some() && self.plain && self.peer_closed() {
             self.conn = None;
         }
@@ -158,7 +189,17 @@ impl Transport for SyslogTransport {
         Box::pin(self.attempt(batch))
     }
 
+    fn send_events<'a>(
+        &'a mut self,
+        batch: &'a [ForwardedEvent],
+    ) -> BoxFuture<'a, TransportResult> {
+        Box::pin(self.attempt_events(batch))
+    }
+
     fn batching(&self) -> Batching {
+        if self.events {
+            return Batching::events(500, 4 << 20);
+        }
         Batching {
             max_items: 100,
             ..Batching::default()
