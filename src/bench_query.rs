@@ -101,7 +101,7 @@ pub fn run(events: u64, keep: Option<&std::path::Path>) -> Result<()> {
         for round in 0..2 {
             let t = Instant::now();
             let (schema, batches, _) = rt
-                .block_on(store.query(sql, &[], &[], limits))
+                .block_on(store.query(sql, &[], &[], &[], limits))
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             let answer = crate::serve::sql::to_json(&schema, &batches, false);
             println!(

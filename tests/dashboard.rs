@@ -293,6 +293,8 @@ fn sql_over_stored_events_alerts_and_the_audit_trail_read_only_with_limits() {
             ("SECRETWATCH_SERVE__QUERY_SECONDS", "1"),
             // The sample's days are fixed; retention counts from today's date.
             ("SECRETWATCH_SERVE__RETENTION_DAYS", "0"),
+            // The baselines table reads the saved detection state.
+            ("SECRETWATCH_SERVE__CHECKPOINT_SECONDS", "1"),
         ],
     );
     // The files' events are counted once they are all read (sources); every one of them is
@@ -348,6 +350,39 @@ fn sql_over_stored_events_alerts_and_the_audit_trail_read_only_with_limits() {
         "SELECT count(*) FROM events a, events b WHERE a.id < b.id AND a.verb <> b.target",
     );
     assert_eq!(status, 408, "{r}");
+
+    // What the baseline detector learned, per principal (as of the last checkpoint).
+    wait_for_within("the baselines table", 30, || {
+        let (status, r) = sql(&server, "SELECT count(*) FROM baselines");
+        assert_eq!(status, 200, "{r}");
+        r["rows"][0][0].as_u64().unwrap_or(0) > 10
+    });
+    let (_, r) = sql(
+        &server,
+        "SELECT principal, source, hourly_reads_mean, seen_secrets, learning FROM baselines WHERE source = 'kubernetes' ORDER BY CAST(seen_secrets AS BIGINT) DESC",
+    );
+    let top = &r["rows"][0];
+    assert!(top[3].as_str().unwrap().parse::<u64>().unwrap() > 0, "{r}");
+    let who = top[0].as_str().unwrap();
+    let enc: String = who
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    let (status, p) = get(&server, &format!("/api/principals/{enc}"), None);
+    assert_eq!(status, 200, "{p}");
+    let model = &p["baseline"]["model"];
+    assert_eq!(
+        model["active_hours_of_week"].as_array().unwrap().len(),
+        168,
+        "{p}"
+    );
+    assert!(model["hourly_reads_mean"].as_f64().unwrap() > 0.0, "{p}");
 
     // Every query is itself on record, and queryable.
     let (status, r) = sql(
@@ -425,4 +460,30 @@ fn the_openapi_document_names_every_route() {
             );
         }
     }
+}
+
+#[test]
+fn a_query_over_its_memory_limit_fails_with_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = sample(
+        &dir.path().join("data"),
+        &[
+            ("SECRETWATCH_SERVE__QUERY_MEMORY_MB", "16"),
+            ("SECRETWATCH_SERVE__QUERY_SECONDS", "120"),
+        ],
+    );
+    // Millions of distinct strings in one hash set: far over 16 MiB.
+    let (status, r) = sql(
+        &server,
+        "SELECT count(DISTINCT concat(a.id, b.id)) FROM events a, (SELECT id FROM events LIMIT 300) b",
+    );
+    assert_eq!(status, 400, "{r}");
+    let msg = r["error"].as_str().unwrap_or_default().to_ascii_lowercase();
+    assert!(
+        msg.contains("resources exhausted") || msg.contains("memory"),
+        "{r}"
+    );
+    // The service goes on answering.
+    let (status, _) = sql(&server, "SELECT count(*) FROM events");
+    assert_eq!(status, 200);
 }

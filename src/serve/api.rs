@@ -47,6 +47,86 @@ pub struct ApiState {
     /// (name, token, role); empty: open API.
     pub tokens: Arc<Vec<(String, Secret, Role)>>,
     pub audit: Arc<Mutex<PathBuf>>,
+    /// The detection state's baseline file (saved at each checkpoint) and its learning period.
+    pub baselines: Arc<Baselines>,
+}
+
+/// The last saved baseline store, read again when its file changes.
+pub struct Baselines {
+    pub path: PathBuf,
+    pub learning_days: u32,
+    cache: Mutex<
+        Option<(
+            std::time::SystemTime,
+            Arc<secretwatch_detect::baseline::BaselineStore>,
+        )>,
+    >,
+}
+
+impl Baselines {
+    pub fn new(path: PathBuf, learning_days: u32) -> Baselines {
+        Baselines {
+            path,
+            learning_days,
+            cache: Mutex::new(None),
+        }
+    }
+
+    pub fn store(&self) -> Option<Arc<secretwatch_detect::baseline::BaselineStore>> {
+        let modified = std::fs::metadata(&self.path)
+            .and_then(|m| m.modified())
+            .ok()?;
+        let mut c = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((t, s)) = c.as_ref() {
+            if *t == modified {
+                return Some(s.clone());
+            }
+        }
+        let s = Arc::new(secretwatch_detect::baseline::BaselineStore::load(&self.path).ok()?);
+        *c = Some((modified, s.clone()));
+        Some(s)
+    }
+}
+
+pub fn source_of(s: &str) -> Option<secretwatch_ingest::SourceSystem> {
+    use secretwatch_ingest::SourceSystem as S;
+    Some(match s {
+        "kubernetes" => S::Kubernetes,
+        "vault" => S::Vault,
+        "aws" => S::Aws,
+        "azure" => S::Azure,
+        "gcp" => S::Gcp,
+        _ => return None,
+    })
+}
+
+/// `baselines` rows: what the detector learned of each principal among the events held.
+fn baseline_rows(s: &ApiState) -> Vec<serde_json::Value> {
+    let Some(store) = s.baselines.store() else {
+        return Vec::new();
+    };
+    s.store
+        .principals()
+        .into_iter()
+        .filter_map(|(src, name, last)| {
+            let b = store.summary(source_of(src)?, &name)?;
+            Some(json!({
+                "source": src,
+                "principal": name,
+                "first_seen": b.first_seen,
+                "last_active": b.last_active,
+                "learning": !store.learned(last, s.baselines.learning_days),
+                "active_hours_of_week": b.active_hours_of_week.iter().filter(|x| **x).count(),
+                "completed_hours": b.completed_hours,
+                "hourly_reads_mean": b.hourly_reads_mean,
+                "hourly_reads_variance": b.hourly_reads_variance,
+                "seen_networks": b.seen_networks,
+                "seen_user_agents": b.seen_user_agents,
+                "seen_namespaces": b.seen_namespaces,
+                "seen_secrets": b.seen_secrets,
+            }))
+        })
+        .collect()
 }
 
 fn error(status: StatusCode, msg: impl Into<String>) -> Response {
@@ -226,7 +306,19 @@ async fn principal(
         return r.into_response();
     }
     match s.store.principal(&name) {
-        Some(v) => no_store(Json(v).into_response()),
+        Some(mut v) => {
+            // The detector's own model, as of the last saved state.
+            if let Some(store) = s.baselines.store() {
+                let src = v["source"].as_str().and_then(source_of);
+                if let Some(b) = src.and_then(|src| store.summary(src, &name)) {
+                    v["baseline"]["model"] = serde_json::to_value(&b).unwrap_or_default();
+                    v["baseline"]["learning"] =
+                        json!(!store.learned(b.last_active, s.baselines.learning_days));
+                    v["baseline"]["first_seen"] = json!(b.first_seen);
+                }
+            }
+            no_store(Json(v).into_response())
+        }
         None => error(StatusCode::NOT_FOUND, format!("never saw {name}")),
     }
 }
@@ -276,8 +368,12 @@ async fn query(
     audit(&s, &who, "query", json!({"sql": q.sql}));
     let alerts = s.store.all_alerts();
     let audit_rows = read_audit(&s);
+    let baselines = baseline_rows(&s);
     let started = std::time::Instant::now();
-    let result = s.events.query(&q.sql, &alerts, &audit_rows, s.limits).await;
+    let result = s
+        .events
+        .query(&q.sql, &alerts, &audit_rows, &baselines, s.limits)
+        .await;
     let (schema, batches, truncated) = match result {
         Ok(r) => r,
         Err(e @ QueryError::Refused(_)) => return error(StatusCode::BAD_REQUEST, e.to_string()),

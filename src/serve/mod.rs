@@ -75,6 +75,10 @@ pub fn run(cfg: Config, files: Vec<PathBuf>) -> Result<()> {
         },
         tokens: Arc::new(cfg.api_tokens()?),
         audit: Arc::new(std::sync::Mutex::new(data.join("api-audit.jsonl"))),
+        baselines: Arc::new(api::Baselines::new(
+            state_dir.join(secretwatch_detect::baseline::STATE_FILE),
+            cfg.detect.baseline.learning_days,
+        )),
     };
     // Kafka: subscribed before detection starts, so a bad broker setting stops the start.
     let kafka_source = if cfg.kafka.enabled() {

@@ -250,6 +250,7 @@ impl EventStore {
         sql: &str,
         alerts: &[Value],
         audit: &[Value],
+        baselines: &[Value],
         limits: Limits,
     ) -> Result<(SchemaRef, Vec<RecordBatch>, bool), QueryError> {
         let failed = |e: datafusion::error::DataFusionError| QueryError::Failed(e.to_string());
@@ -314,6 +315,28 @@ impl EventStore {
         ctx.register_table(
             "audit",
             Arc::new(MemTable::try_new(t.schema(), vec![vec![t]]).map_err(failed)?),
+        )
+        .map_err(failed)?;
+
+        let baseline_keys = [
+            "source",
+            "principal",
+            "first_seen",
+            "last_active",
+            "learning",
+            "active_hours_of_week",
+            "completed_hours",
+            "hourly_reads_mean",
+            "hourly_reads_variance",
+            "seen_networks",
+            "seen_user_agents",
+            "seen_namespaces",
+            "seen_secrets",
+        ];
+        let b = string_table(&baseline_keys, baselines);
+        ctx.register_table(
+            "baselines",
+            Arc::new(MemTable::try_new(b.schema(), vec![vec![b]]).map_err(failed)?),
         )
         .map_err(failed)?;
 

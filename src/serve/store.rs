@@ -318,6 +318,7 @@ impl Store {
         };
         Some(json!({
             "principal": name,
+            "source": rows.first().map(|r| r.source),
             "kind": rows.first().map(|r| r.kind).unwrap_or("unknown"),
             "baseline": {
                 "learning": false,
@@ -332,6 +333,19 @@ impl Store {
             },
             "volume": volume,
         }))
+    }
+
+    /// Distinct (source, principal) pairs among the events held, with their latest event time.
+    pub fn principals(&self) -> Vec<(&'static str, String, DateTime<Utc>)> {
+        let g = self.inner.read().unwrap_or_else(|e| e.into_inner());
+        let mut m: HashMap<(&'static str, &str), DateTime<Utc>> = HashMap::new();
+        for r in &g.events {
+            let e = m.entry((r.source, r.principal.as_str())).or_insert(r.time);
+            *e = (*e).max(r.time);
+        }
+        m.into_iter()
+            .map(|((s, p), t)| (s, p.to_string(), t))
+            .collect()
     }
 
     pub fn summary(&self, from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>) -> Value {

@@ -14,7 +14,7 @@ pub use detector::{
     detector, BaselineDetector, NEW_SOURCE, RULES, STATE_FILE, UNKNOWN_PRINCIPAL, UNUSUAL_HOUR,
     VOLUME,
 };
-pub use store::{BaselineError, BaselineStore, MemoryUsage, STATE_VERSION};
+pub use store::{BaselineError, BaselineStore, BaselineSummary, MemoryUsage, STATE_VERSION};
 
 #[cfg(test)]
 mod sample_tests;

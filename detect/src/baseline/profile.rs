@@ -129,7 +129,7 @@ impl Profile {
         hour.saturating_sub(self.first_hour)
     }
 
-    fn bit(&self, slot: u32) -> bool {
+    pub(crate) fn bit(&self, slot: u32) -> bool {
         self.week[(slot / 8) as usize] & (1 << (slot % 8)) != 0
     }
 

@@ -66,6 +66,25 @@ impl MemoryUsage {
     }
 }
 
+/// One principal's baseline as the store holds it (counts of large sets are estimates).
+#[derive(Debug, Clone, Serialize)]
+pub struct BaselineSummary {
+    pub first_seen: DateTime<Utc>,
+    /// Start of the latest hour with activity.
+    pub last_active: DateTime<Utc>,
+    /// 168 hours of the week (UTC, Monday 00:00 first): ever active in that hour.
+    pub active_hours_of_week: Vec<bool>,
+    /// Completed active hours behind the mean.
+    pub completed_hours: u32,
+    /// Secret reads per active hour (with a prior of one read in one hour).
+    pub hourly_reads_mean: f64,
+    pub hourly_reads_variance: f64,
+    pub seen_networks: u64,
+    pub seen_user_agents: u64,
+    pub seen_namespaces: u64,
+    pub seen_secrets: u64,
+}
+
 /// Per-principal baselines, keyed by [`crate::baseline::terms::principal_key`] (names are not
 /// kept: alerts take them from the event).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -111,6 +130,30 @@ impl BaselineStore {
     pub fn learned(&self, t: DateTime<Utc>, learning_days: u32) -> bool {
         self.first_event
             .is_some_and(|f| t - f >= Duration::days(i64::from(learning_days)))
+    }
+
+    /// What the store has learned of one principal, for people (the dashboard, SQL).
+    pub fn summary(
+        &self,
+        source: secretwatch_ingest::SourceSystem,
+        name: &str,
+    ) -> Option<BaselineSummary> {
+        use crate::baseline::terms::{principal_key, TermKind};
+        let p = self.get(principal_key(source, name))?;
+        let at = |hour: u32| DateTime::<Utc>::from_timestamp(i64::from(hour) * 3600, 0);
+        let stats = p.read_stats();
+        Some(BaselineSummary {
+            first_seen: at(p.first_hour)?,
+            last_active: at(p.cur_hour)?,
+            active_hours_of_week: (0..168).map(|s| p.bit(s)).collect(),
+            completed_hours: stats.hours,
+            hourly_reads_mean: stats.mean,
+            hourly_reads_variance: stats.variance,
+            seen_networks: p.terms.count(TermKind::Network).round() as u64,
+            seen_user_agents: p.terms.count(TermKind::UserAgent).round() as u64,
+            seen_namespaces: p.terms.count(TermKind::Namespace).round() as u64,
+            seen_secrets: p.terms.count(TermKind::Secret).round() as u64,
+        })
     }
 
     pub(crate) fn get(&self, key: u64) -> Option<&Profile> {
