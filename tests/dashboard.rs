@@ -472,10 +472,10 @@ fn a_query_over_its_memory_limit_fails_with_a_clear_error() {
             ("SECRETWATCH_SERVE__QUERY_SECONDS", "120"),
         ],
     );
-    // Millions of distinct strings in one hash set: far over 16 MiB.
+    // Millions of groups in one hash aggregate: far over 16 MiB.
     let (status, r) = sql(
         &server,
-        "SELECT count(DISTINCT concat(a.id, b.id)) FROM events a, (SELECT id FROM events LIMIT 300) b",
+        "SELECT concat(a.id, b.id) AS k, count(*) AS n FROM events a, (SELECT id FROM events LIMIT 300) b GROUP BY 1 HAVING count(*) > 1",
     );
     assert_eq!(status, 400, "{r}");
     let msg = r["error"].as_str().unwrap_or_default().to_ascii_lowercase();

@@ -21,6 +21,7 @@ use datafusion::datasource::listing::{
 };
 use datafusion::datasource::MemTable;
 use datafusion::execution::context::SQLOptions;
+use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::memory_pool::GreedyMemoryPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
@@ -254,8 +255,13 @@ impl EventStore {
         limits: Limits,
     ) -> Result<(SchemaRef, Vec<RecordBatch>, bool), QueryError> {
         let failed = |e: datafusion::error::DataFusionError| QueryError::Failed(e.to_string());
+        // A hard memory limit: operators that would spill fail instead (and a query never
+        // writes temporary files).
         let runtime = RuntimeEnvBuilder::new()
             .with_memory_pool(Arc::new(GreedyMemoryPool::new(limits.memory_bytes)))
+            .with_disk_manager_builder(
+                DiskManagerBuilder::default().with_mode(DiskManagerMode::Disabled),
+            )
             .build_arc()
             .map_err(failed)?;
         let config = SessionConfig::new()
