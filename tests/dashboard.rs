@@ -46,6 +46,19 @@ fn sample(data: &std::path::Path, extra: &[(&str, &str)]) -> Server {
     server
 }
 
+/// A principal name as one URL path segment (every byte but letters and digits escaped).
+fn percent_encoded(name: &str) -> String {
+    name.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
 fn get(server: &Server, path: &str, token: Option<&str>) -> (u16, serde_json::Value) {
     let (status, body) = http(&server.addr, "GET", path, token, "");
     (
@@ -127,16 +140,7 @@ fn the_api_lists_details_and_triages_alerts_and_keeps_triage_across_restarts() {
 
     // The principal's page and the overview.
     let who = alert["principal"].as_str().unwrap();
-    let enc: String = who
-        .bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect();
+    let enc = percent_encoded(who);
     let (status, p) = get(&server, &format!("/api/principals/{enc}"), None);
     assert_eq!(status, 200, "{p}");
     assert_eq!(p["principal"], who);
@@ -364,16 +368,7 @@ fn sql_over_stored_events_alerts_and_the_audit_trail_read_only_with_limits() {
     let top = &r["rows"][0];
     assert!(top[3].as_str().unwrap().parse::<u64>().unwrap() > 0, "{r}");
     let who = top[0].as_str().unwrap();
-    let enc: String = who
-        .bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect();
+    let enc = percent_encoded(who);
     let (status, p) = get(&server, &format!("/api/principals/{enc}"), None);
     assert_eq!(status, 200, "{p}");
     let model = &p["baseline"]["model"];

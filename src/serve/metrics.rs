@@ -62,47 +62,42 @@ impl Metrics {
 
     pub fn render(&self, sinks: &[LaneStatus]) -> String {
         let mut out = String::new();
-        let counter = |out: &mut String, name: &str, help: &str, v: u64| {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}"
-            );
-        };
         let c = |v: &AtomicU64| v.load(Ordering::Relaxed);
-        for (name, help, v) in [
-            (
-                "secretwatch_http_ingest_requests_total",
-                "Ingest requests received.",
-                c(&self.requests),
-            ),
-            (
-                "secretwatch_http_ingest_rejected_total",
-                "Ingest requests answered 4xx or 503.",
-                c(&self.rejected_requests),
-            ),
-            (
-                "secretwatch_bad_records_total",
-                "Records that could not be parsed (dead-lettered).",
-                c(&self.bad_records),
-            ),
-            (
-                "secretwatch_backpressure_total",
-                "Ingest requests refused because the detection queue was full.",
-                c(&self.backpressure),
-            ),
-            (
-                "secretwatch_rule_reloads_total",
-                "Rule sets reloaded (SIGHUP or a changed rule file), state kept.",
-                c(&self.rule_reloads),
-            ),
-            (
-                "secretwatch_rule_reload_failures_total",
-                "Rule reloads refused (the previous rules stay in force).",
-                c(&self.rule_reload_failures),
-            ),
-        ] {
-            counter(&mut out, name, help, v);
-        }
+        counters(
+            &mut out,
+            &[
+                (
+                    "secretwatch_http_ingest_requests_total",
+                    "Ingest requests received.",
+                    c(&self.requests),
+                ),
+                (
+                    "secretwatch_http_ingest_rejected_total",
+                    "Ingest requests answered 4xx or 503.",
+                    c(&self.rejected_requests),
+                ),
+                (
+                    "secretwatch_bad_records_total",
+                    "Records that could not be parsed (dead-lettered).",
+                    c(&self.bad_records),
+                ),
+                (
+                    "secretwatch_backpressure_total",
+                    "Ingest requests refused because the detection queue was full.",
+                    c(&self.backpressure),
+                ),
+                (
+                    "secretwatch_rule_reloads_total",
+                    "Rule sets reloaded (SIGHUP or a changed rule file), state kept.",
+                    c(&self.rule_reloads),
+                ),
+                (
+                    "secretwatch_rule_reload_failures_total",
+                    "Rule reloads refused (the previous rules stay in force).",
+                    c(&self.rule_reload_failures),
+                ),
+            ],
+        );
         let _ = writeln!(out, "# HELP secretwatch_events_total Events ingested, by source.\n# TYPE secretwatch_events_total counter");
         for (source, v) in self.events.lock().unwrap_or_else(|e| e.into_inner()).iter() {
             let _ = writeln!(out, "secretwatch_events_total{{source=\"{source}\"}} {v}");
@@ -127,40 +122,48 @@ impl Metrics {
     }
 }
 
-fn render_kafka(out: &mut String, k: &KafkaStats) {
-    let c = |v: &std::sync::atomic::AtomicU64| v.load(Ordering::Relaxed);
-    for (name, help, v) in [
-        (
-            "secretwatch_kafka_messages_total",
-            "Kafka messages consumed.",
-            c(&k.messages),
-        ),
-        (
-            "secretwatch_kafka_bad_messages_total",
-            "Records in Kafka messages that could not be parsed (dead-lettered).",
-            c(&k.bad_messages),
-        ),
-        (
-            "secretwatch_kafka_commits_total",
-            "Offset commits.",
-            c(&k.commits),
-        ),
-        (
-            "secretwatch_kafka_commit_failures_total",
-            "Offset commits that failed (the events are read again).",
-            c(&k.commit_failures),
-        ),
-        (
-            "secretwatch_kafka_rebalances_total",
-            "Consumer group rebalances seen.",
-            c(&k.rebalances),
-        ),
-    ] {
+/// Unlabelled counters: (name, help, value).
+fn counters(out: &mut String, list: &[(&str, &str, u64)]) {
+    for (name, help, v) in list {
         let _ = writeln!(
             out,
             "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}"
         );
     }
+}
+
+fn render_kafka(out: &mut String, k: &KafkaStats) {
+    let c = |v: &AtomicU64| v.load(Ordering::Relaxed);
+    counters(
+        out,
+        &[
+            (
+                "secretwatch_kafka_messages_total",
+                "Kafka messages consumed.",
+                c(&k.messages),
+            ),
+            (
+                "secretwatch_kafka_bad_messages_total",
+                "Records in Kafka messages that could not be parsed (dead-lettered).",
+                c(&k.bad_messages),
+            ),
+            (
+                "secretwatch_kafka_commits_total",
+                "Offset commits.",
+                c(&k.commits),
+            ),
+            (
+                "secretwatch_kafka_commit_failures_total",
+                "Offset commits that failed (the events are read again).",
+                c(&k.commit_failures),
+            ),
+            (
+                "secretwatch_kafka_rebalances_total",
+                "Consumer group rebalances seen.",
+                c(&k.rebalances),
+            ),
+        ],
+    );
     let _ = writeln!(out, "# HELP secretwatch_kafka_consumer_lag Messages behind the end of the topic (assigned partitions).\n# TYPE secretwatch_kafka_consumer_lag gauge");
     for (topic, lag) in k.lag.lock().unwrap_or_else(|e| e.into_inner()).iter() {
         let _ = writeln!(
