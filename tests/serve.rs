@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use common::{bin, k8s_line};
 
-use common::server::{http, start, start_with, wait_for, TOKEN};
+use common::server::{http, start, start_args, start_with, wait_for, TOKEN};
 
 #[test]
 fn audit_webhook_to_alerts_with_auth_bad_input_metrics_and_graceful_shutdown() {
@@ -267,6 +267,31 @@ output = {{ type = "ocsf", file = "{o}" }}
     });
     let (_, metrics) = http(&addr, "GET", "/metrics", None, "");
     answers.push_str(&metrics);
+    // The analyst API and the event store: every alert with its events, the principals, the
+    // summary, and every stored event through SQL.
+    let (_, list) = http(&addr, "GET", "/api/alerts?limit=500", None, "");
+    let listed: serde_json::Value = serde_json::from_str(&list).unwrap();
+    assert!(!listed["alerts"].as_array().unwrap().is_empty(), "{list}");
+    answers.push_str(&list);
+    for a in listed["alerts"].as_array().unwrap() {
+        let id = a["id"].as_str().unwrap();
+        let (status, detail) = http(&addr, "GET", &format!("/api/alerts/{id}"), None, "");
+        assert_eq!(status, 200, "{detail}");
+        answers.push_str(&detail);
+        let who: String = a["principal"]
+            .as_str()
+            .unwrap()
+            .bytes()
+            .map(|b| format!("%{b:02X}"))
+            .collect();
+        answers.push_str(&http(&addr, "GET", &format!("/api/principals/{who}"), None, "").1);
+    }
+    answers.push_str(&http(&addr, "GET", "/api/summary", None, "").1);
+    let all_events = r#"{"sql":"SELECT * FROM events"}"#;
+    let (status, rows) = http(&addr, "POST", "/api/query", None, all_events);
+    assert_eq!(status, 200, "{rows}");
+    assert!(rows.contains("\"rows\":[["), "{rows}");
+    answers.push_str(&rows);
     assert!(Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -274,6 +299,17 @@ output = {{ type = "ocsf", file = "{o}" }}
         .success());
     assert!(child.wait().unwrap().success());
     log.push_str(&rest.join().unwrap());
+    // The Parquet files written at shutdown, read back through SQL by a new start.
+    {
+        let again = start_args(&data, &[], &[], &[]);
+        let (status, stored) = http(&again.addr, "POST", "/api/query", None, all_events);
+        assert_eq!(status, 200, "{stored}");
+        assert!(
+            stored.contains("\"rows\":[["),
+            "events were flushed: {stored}"
+        );
+        answers.push_str(&stored);
+    }
 
     let mut outputs = vec![("answers", answers), ("log", log)];
     let sent: String = receiver

@@ -543,3 +543,50 @@ async fn a_temporary_refusal_is_retried_until_the_relay_takes_it() {
     assert_eq!(lane(&hub, "mail").state, "healthy");
     hub.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mails_of_alerts_on_canary_events_carry_no_secret_value() {
+    use support::events::{assert_no_canary, canary_events};
+    let inbox = tempfile::tempdir().unwrap();
+    let rx = SmtpReceiver::start(inbox.path(), &ReceiverOptions::default());
+    let dir = tempfile::tempdir().unwrap();
+    let hub = open(&[mail_sink("mail", rx.port(), json!({}))], dir.path());
+    // Alerts built from events parsed out of records that carried secret values.
+    let events = canary_events(6);
+    for (i, ev) in events.iter().enumerate() {
+        let a = secretwatch_detect::Alert::from_event(
+            "bulk-secret-reads",
+            Severity::High,
+            "Bulk secret reads",
+            &format!("canary-{i}"),
+            ev.time,
+            ev,
+            format!(
+                "read {} via {:?}",
+                secretwatch_detect::alert::target_label(ev),
+                ev.request_uri
+            ),
+            &["attack.credential-access"],
+        );
+        hub.submit(&a, a.last_seen);
+    }
+    assert!(
+        eventually(15, || rx.count() == events.len()).await,
+        "{:?} {}",
+        hub.status(),
+        rx.stderr()
+    );
+    for m in rx.messages() {
+        // Raw (headers, possibly encoded bodies) and decoded (both parts, subject).
+        assert_no_canary("mail", &m.raw);
+        let (text, html) = bodies(&m);
+        assert!(text.contains("Bulk secret reads"), "{text}");
+        assert_no_canary("mail text", text.as_bytes());
+        assert_no_canary("mail html", html.as_bytes());
+        assert_no_canary(
+            "subject",
+            m.mail.decoded("Subject").unwrap_or_default().as_bytes(),
+        );
+    }
+    hub.stop().await;
+}
