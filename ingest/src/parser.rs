@@ -7,9 +7,11 @@ use std::sync::LazyLock;
 use memchr::memmem;
 use serde_json::value::RawValue;
 
+use crate::cloud;
 use crate::error::ParseError;
 use crate::event::AccessEvent;
 use crate::k8s::{self, K8sRecord};
+use crate::managed;
 use crate::options::ParseOptions;
 use crate::vault::{self, VaultPairer};
 
@@ -23,16 +25,36 @@ pub enum Format {
     K8sAudit,
     /// Vault audit device JSON.
     Vault,
+    /// AWS CloudTrail records (Secrets Manager): one record, `{"Records": [...]}`, EventBridge.
+    CloudTrail,
+    /// Azure resource logs (`records`): Key Vault `AuditEvent`, AKS `kube-audit(-admin)`.
+    AzureKeyVault,
+    /// GCP Cloud Audit Logs entries: Secret Manager, GKE (`k8s.io`).
+    GcpAudit,
+    /// CloudWatch Logs subscription payloads (EKS audit, CloudTrail via CloudWatch).
+    CloudWatchLogs,
 }
 
 impl Format {
-    pub const NAMES: &'static [&'static str] = &["auto", "k8s-audit", "vault"];
+    pub const NAMES: &'static [&'static str] = &[
+        "auto",
+        "k8s-audit",
+        "vault",
+        "cloudtrail",
+        "azure-keyvault",
+        "gcp-audit",
+        "cloudwatch-logs",
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Format::Auto => "auto",
             Format::K8sAudit => "k8s-audit",
             Format::Vault => "vault",
+            Format::CloudTrail => "cloudtrail",
+            Format::AzureKeyVault => "azure-keyvault",
+            Format::GcpAudit => "gcp-audit",
+            Format::CloudWatchLogs => "cloudwatch-logs",
         }
     }
 }
@@ -50,6 +72,10 @@ impl FromStr for Format {
             "auto" => Ok(Format::Auto),
             "k8s-audit" | "k8s" | "kubernetes" => Ok(Format::K8sAudit),
             "vault" => Ok(Format::Vault),
+            "cloudtrail" | "aws-cloudtrail" => Ok(Format::CloudTrail),
+            "azure-keyvault" | "azure" | "aks-audit" => Ok(Format::AzureKeyVault),
+            "gcp-audit" | "gcp" | "gke-audit" => Ok(Format::GcpAudit),
+            "cloudwatch-logs" | "eks-audit" => Ok(Format::CloudWatchLogs),
             other => Err(format!(
                 "unknown format {other:?} (expected one of: {})",
                 Format::NAMES.join(", ")
@@ -77,6 +103,17 @@ struct Finders {
     items: memmem::Finder<'static>,
     type_key: memmem::Finder<'static>,
     request_key: memmem::Finder<'static>,
+    // Envelopes and cloud records.
+    properties: memmem::Finder<'static>,
+    records: memmem::Finder<'static>,
+    records_aws: memmem::Finder<'static>,
+    log_events: memmem::Finder<'static>,
+    event_source: memmem::Finder<'static>,
+    detail_type: memmem::Finder<'static>,
+    proto_payload: memmem::Finder<'static>,
+    resource: memmem::Finder<'static>,
+    user_identity: memmem::Finder<'static>,
+    category: memmem::Finder<'static>,
 }
 
 static FINDERS: LazyLock<Finders> = LazyLock::new(|| Finders {
@@ -85,17 +122,65 @@ static FINDERS: LazyLock<Finders> = LazyLock::new(|| Finders {
     items: memmem::Finder::new(b"\"items\""),
     type_key: memmem::Finder::new(b"\"type\""),
     request_key: memmem::Finder::new(b"\"request\""),
+    properties: memmem::Finder::new(b"\"properties\""),
+    records: memmem::Finder::new(b"\"records\""),
+    records_aws: memmem::Finder::new(b"\"Records\""),
+    log_events: memmem::Finder::new(b"\"logEvents\""),
+    event_source: memmem::Finder::new(b"\"eventSource\""),
+    detail_type: memmem::Finder::new(b"\"detail-type\""),
+    proto_payload: memmem::Finder::new(b"\"protoPayload\""),
+    resource: memmem::Finder::new(b"\"resource\""),
+    user_identity: memmem::Finder::new(b"\"userIdentity\""),
+    category: memmem::Finder::new(b"\"category\""),
 });
 
 /// Which format a record is in, from its keys.
+///
+/// Kubernetes and Vault come first and cost what they did: an envelope is told apart only by
+/// the few bytes before the key that matched (an envelope's own keys precede the event it
+/// wraps, while a Kubernetes event names `auditID` and a Vault entry `type` near its start).
+/// Keys inside a JSON-escaped string (`\"auditID\"`) never match.
 pub fn sniff(text: &str) -> Option<Format> {
     let b = text.as_bytes();
     let f = &*FINDERS;
-    if f.audit_id.find(b).is_some() || f.event_list.find(b).is_some() {
+    if let Some(at) = f.audit_id.find(b) {
+        let head = &b[..at];
+        if f.properties.find(head).is_some() || f.records.find(head).is_some() {
+            return Some(Format::AzureKeyVault);
+        }
+        if f.log_events.find(head).is_some() {
+            return Some(Format::CloudWatchLogs);
+        }
         return Some(Format::K8sAudit);
     }
-    if f.type_key.find(b).is_some() && f.request_key.find(b).is_some() {
-        return Some(Format::Vault);
+    if f.event_list.find(b).is_some() {
+        return Some(Format::K8sAudit);
+    }
+    if let Some(at) = f.type_key.find(b) {
+        if f.request_key.find(b).is_some() {
+            let head = &b[..at];
+            let cloud = [&f.proto_payload, &f.resource, &f.user_identity, &f.records]
+                .iter()
+                .any(|k| k.find(head).is_some());
+            if !cloud {
+                return Some(Format::Vault);
+            }
+        }
+    }
+    if f.log_events.find(b).is_some() {
+        return Some(Format::CloudWatchLogs);
+    }
+    if f.event_source.find(b).is_some()
+        || f.records_aws.find(b).is_some()
+        || f.detail_type.find(b).is_some()
+    {
+        return Some(Format::CloudTrail);
+    }
+    if f.proto_payload.find(b).is_some() {
+        return Some(Format::GcpAudit);
+    }
+    if f.category.find(b).is_some() || f.records.find(b).is_some() {
+        return Some(Format::AzureKeyVault);
     }
     None
 }
@@ -144,7 +229,7 @@ impl<'o> RecordParser<'o> {
                 Some(f) => f,
                 None => {
                     let what = if text.trim_start().starts_with('{') {
-                        "JSON object without the keys of a Kubernetes audit event (auditID), EventList, or Vault audit entry (type, request)"
+                        "JSON object without the keys of a Kubernetes audit event (auditID), EventList, Vault audit entry (type, request), CloudTrail record (eventSource, Records), Azure resource log (category, records), Cloud Audit Log entry (protoPayload) or CloudWatch Logs payload (logEvents)"
                     } else {
                         "not a JSON object"
                     };
@@ -189,6 +274,10 @@ impl<'o> RecordParser<'o> {
                 }
                 Err(e) => out(Parsed::Error(e)),
             },
+            Format::CloudTrail => cloud::cloudtrail::parse(text, self.opts, out),
+            Format::AzureKeyVault => cloud::azure::parse(text, self.opts, out),
+            Format::GcpAudit => cloud::gcp::parse(text, self.opts, out),
+            Format::CloudWatchLogs => managed::cloudwatch::parse(text, self.opts, out),
             Format::Auto => unreachable!("resolved above"),
         }
     }
@@ -236,13 +325,35 @@ fn k8s_parsed(r: Result<K8sRecord<'_>, ParseError>) -> Parsed<'_> {
     }
 }
 
-fn prefix_error(e: ParseError, prefix: &str) -> ParseError {
+/// Name a field error's field under `prefix` (`items[3]`, `logEvents[0].message`).
+pub(crate) fn prefix_error(e: ParseError, prefix: &str) -> ParseError {
     match e {
         ParseError::Field { field, message } => ParseError::Field {
-            field: format!("{prefix}.{field}"),
+            field: join(prefix, &field),
             message,
         },
         other => other,
+    }
+}
+
+/// `a.b`, or whichever of the two is not empty.
+pub(crate) fn join(a: &str, b: &str) -> String {
+    match (a.is_empty(), b.is_empty()) {
+        (true, _) => b.to_string(),
+        (_, true) => a.to_string(),
+        _ => format!("{a}.{b}"),
+    }
+}
+
+impl Parsed<'_> {
+    /// The same result owning its strings (events from a record that was decoded into a
+    /// temporary string, e.g. an envelope's JSON-escaped message).
+    pub fn into_owned(self) -> Parsed<'static> {
+        match self {
+            Parsed::Event(ev) => Parsed::Event(ev.into_owned()),
+            Parsed::Skipped => Parsed::Skipped,
+            Parsed::Error(e) => Parsed::Error(e),
+        }
     }
 }
 

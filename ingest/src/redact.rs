@@ -69,6 +69,14 @@ fn is_credential_key(k: &str) -> bool {
     CREDENTIAL_KEYS.iter().any(|c| k.eq_ignore_ascii_case(c))
 }
 
+/// Keys of cloud records whose values are secret values (AWS `secretString`, Azure `value`):
+/// masked in text that cannot be parsed, where the record's shape is unknown.
+fn is_cloud_value_key(k: &str) -> bool {
+    ["secretString", "secretBinary", "value", "secretValue"]
+        .iter()
+        .any(|c| k.eq_ignore_ascii_case(c))
+}
+
 fn has_credential_hint(s: &str) -> bool {
     let lower = s.to_ascii_lowercase();
     CREDENTIAL_HINTS.iter().any(|h| lower.contains(h))
@@ -124,7 +132,7 @@ fn redact_string(v: &mut Value) -> bool {
 }
 
 /// Replace every string leaf under `v`. Returns whether anything changed.
-fn redact_all_strings(v: &mut Value) -> bool {
+pub(crate) fn redact_all_strings(v: &mut Value) -> bool {
     match v {
         Value::String(_) => redact_string(v),
         Value::Array(a) => a
@@ -184,7 +192,7 @@ fn redact_secret_metadata(v: &mut Value) -> bool {
 }
 
 /// Generic pass over a non-Secret body: credential-named keys and token-shaped strings.
-fn redact_credentials(v: &mut Value, flags: &mut Redactions) {
+pub(crate) fn redact_credentials(v: &mut Value, flags: &mut Redactions) {
     match v {
         Value::Object(m) => {
             for (k, child) in m.iter_mut() {
@@ -389,6 +397,8 @@ pub fn redact_unknown(v: &mut Value) -> Redactions {
             flags.insert(redact_unknown(item));
         }
     }
+    // Cloud records: secret values (`secretString`, `payload`, `value`), headers, then the rest.
+    flags.insert(crate::cloud::redact::redact_any_cloud(v));
     // Any `data`/`stringData` map anywhere is treated as secret data.
     redact_data_maps(v, &mut flags);
     redact_credentials(v, &mut flags);
@@ -498,7 +508,7 @@ pub fn scrub_text(text: &str, max: usize) -> String {
                 let key_says_secret = last_key
                     .map(|(s, e)| {
                         let key = &text[s..e];
-                        is_credential_key(key)
+                        is_credential_key(key) || is_cloud_value_key(key)
                     })
                     .unwrap_or(false);
                 let mask = !is_key
@@ -529,7 +539,12 @@ pub fn scrub_text(text: &str, max: usize) -> String {
                     if let Some((s, e)) = last_key {
                         if matches!(
                             &text[s..e],
-                            "data" | "stringData" | "requestObject" | "responseObject"
+                            "data"
+                                | "stringData"
+                                | "requestObject"
+                                | "responseObject"
+                                | "payload"
+                                | "responseElements"
                         ) {
                             mask_depth = Some(depth);
                         }

@@ -1,0 +1,490 @@
+//! AWS CloudTrail records of Secrets Manager (`eventSource` `secretsmanager.amazonaws.com`):
+//! single records, the `{"Records": [...]}` file form (S3 delivery) and EventBridge events
+//! (`detail` holds the record). Records of other services are counted as skipped.
+//!
+//! Decisions where CloudTrail leaves a choice:
+//! - `DescribeSecret`, `GetResourcePolicy` and other metadata reads are [`Action::Other`]: only
+//!   `GetSecretValue` / `BatchGetSecretValue` are value reads ([`Action::Read`]), so "bulk secret
+//!   reads" counts only those.
+//! - `BatchGetSecretValue` with a `secretIdList` gives one event per secret (ids `eventID#i`),
+//!   so distinct-secret counts see every secret; with `filters` one event without a name.
+//! - Principals: IAM users, the root user, federated users and Identity Center users by ARN
+//!   (the root user is `arn:aws:iam::<account>:root`, see [`is_aws_root`]). Role sessions of
+//!   people (IAM Identity Center `AWSReservedSSO_*` roles, console sessions, session names
+//!   with `@`) are named by their session ARN; every other role session (web identity / IRSA,
+//!   EC2, ECS, Lambda) by its role ARN, because their session names are generated per
+//!   credential and would make every credential refresh a new identity. The session ARN is
+//!   then kept as `uid`; the role ARN is the principal's group either way.
+
+use std::borrow::Cow;
+use std::sync::LazyLock;
+
+use memchr::memmem;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use smallvec::SmallVec;
+
+use crate::cloud::common::{cow, derived_id, ip_only, path, redacted_raw};
+use crate::cloud::redact::redact_cloudtrail;
+use crate::error::ParseError;
+use crate::event::{
+    AccessEvent, Action, Outcome, Principal, PrincipalKind, SourceSystem, StrList, Target,
+};
+use crate::json::{describe_error, Str};
+use crate::options::ParseOptions;
+use crate::parser::Parsed;
+use crate::time::parse_rfc3339;
+
+pub const EVENT_SOURCE: &str = "secretsmanager.amazonaws.com";
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawIssuer<'a> {
+    #[serde(borrow)]
+    arn: Option<Str<'a>>,
+    #[serde(borrow)]
+    user_name: Option<Str<'a>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawWebIdentity<'a> {
+    #[serde(borrow)]
+    federated_provider: Option<Str<'a>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawSessionContext<'a> {
+    #[serde(borrow)]
+    session_issuer: Option<RawIssuer<'a>>,
+    #[serde(borrow)]
+    web_id_federation_data: Option<RawWebIdentity<'a>>,
+    #[serde(borrow)]
+    source_identity: Option<Str<'a>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawOnBehalfOf<'a> {
+    #[serde(borrow)]
+    user_id: Option<Str<'a>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawIdentity<'a> {
+    #[serde(borrow, rename = "type")]
+    kind: Option<Str<'a>>,
+    #[serde(borrow)]
+    principal_id: Option<Str<'a>>,
+    #[serde(borrow)]
+    arn: Option<Str<'a>>,
+    #[serde(borrow)]
+    account_id: Option<Str<'a>>,
+    #[serde(borrow)]
+    user_name: Option<Str<'a>>,
+    #[serde(borrow)]
+    invoked_by: Option<Str<'a>>,
+    #[serde(borrow)]
+    session_context: Option<RawSessionContext<'a>>,
+    #[serde(borrow)]
+    on_behalf_of: Option<RawOnBehalfOf<'a>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawRecord<'a> {
+    #[serde(borrow)]
+    event_source: Option<Str<'a>>,
+    #[serde(borrow)]
+    event_name: Option<Str<'a>>,
+    #[serde(borrow)]
+    event_time: Option<Str<'a>>,
+    #[serde(borrow, rename = "eventID")]
+    event_id: Option<Str<'a>>,
+    #[serde(borrow)]
+    aws_region: Option<Str<'a>>,
+    #[serde(borrow, rename = "sourceIPAddress")]
+    source_ip: Option<Str<'a>>,
+    #[serde(borrow)]
+    user_agent: Option<Str<'a>>,
+    #[serde(borrow)]
+    error_code: Option<Str<'a>>,
+    #[serde(borrow)]
+    error_message: Option<Str<'a>>,
+    #[serde(borrow)]
+    recipient_account_id: Option<Str<'a>>,
+    #[serde(borrow)]
+    user_identity: Option<RawIdentity<'a>>,
+    /// Parsed only for Secrets Manager (other services put anything here).
+    #[serde(borrow)]
+    request_parameters: Option<&'a RawValue>,
+    /// `"true"` (a string) for console sessions.
+    #[serde(borrow)]
+    session_credential_from_console: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct RawParams<'a> {
+    #[serde(borrow)]
+    secret_id: Option<Str<'a>>,
+    /// `CreateSecret`.
+    #[serde(borrow)]
+    name: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    secret_id_list: Option<SmallVec<[Str<'a>; 4]>>,
+}
+
+#[derive(Deserialize)]
+struct RawFile<'a> {
+    #[serde(borrow, rename = "Records")]
+    records: Vec<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct RawEventBridge<'a> {
+    #[serde(borrow)]
+    detail: &'a RawValue,
+}
+
+struct Finders {
+    records: memmem::Finder<'static>,
+    detail_type: memmem::Finder<'static>,
+}
+
+static FINDERS: LazyLock<Finders> = LazyLock::new(|| Finders {
+    records: memmem::Finder::new(b"\"Records\""),
+    detail_type: memmem::Finder::new(b"\"detail-type\""),
+});
+
+/// The normalized action of a Secrets Manager API call (or service event).
+pub fn action_of(event_name: &str) -> Action {
+    match event_name {
+        "GetSecretValue" | "BatchGetSecretValue" => Action::Read,
+        "ListSecrets" | "ListSecretVersionIds" => Action::List,
+        "PutSecretValue"
+        | "UpdateSecret"
+        | "UpdateSecretVersionStage"
+        | "RestoreSecret"
+        | "TagResource"
+        | "UntagResource"
+        | "StopReplicationToReplica" => Action::Write,
+        "CreateSecret" | "ReplicateSecretToRegions" => Action::Create,
+        "DeleteSecret" | "RemoveRegionsFromReplication" => Action::Delete,
+        "PutResourcePolicy" | "DeleteResourcePolicy" => Action::Admin,
+        n if n.contains("Rotat") => Action::Rotate,
+        n if n.ends_with("SecretVersionDelete") && !n.starts_with("Cancel") => Action::Delete,
+        // DescribeSecret, GetResourcePolicy, ValidateResourcePolicy, GetRandomPassword...
+        _ => Action::Other,
+    }
+}
+
+/// True for the AWS account root user (`arn:aws:iam::<account>:root`, any partition): any use
+/// of it is break-glass.
+pub fn is_aws_root(principal_name: &str) -> bool {
+    principal_name.starts_with("arn:aws")
+        && principal_name.ends_with(":root")
+        && principal_name.contains(":iam::")
+}
+
+/// `arn:aws:secretsmanager:<region>:<account>:secret:<name>` -> (region, account).
+fn secret_arn_scope(id: &str) -> Option<(&str, &str)> {
+    let mut parts = id.splitn(7, ':');
+    let (arn, _partition, service, region, account, kind) = (
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+    );
+    (arn == "arn" && service == "secretsmanager" && kind == "secret")
+        .then_some((region, account))
+        .filter(|(r, a)| !r.is_empty() && !a.is_empty())
+}
+
+fn principal_of<'a>(id: Option<RawIdentity<'a>>, console: bool) -> Principal<'a> {
+    let unknown = |name: Cow<'a, str>, kind| Principal {
+        name,
+        kind,
+        uid: None,
+        groups: StrList::new(),
+        namespace: None,
+        vault: None,
+        acting_as: None,
+    };
+    let Some(id) = id else {
+        return unknown(Cow::Borrowed("(unknown)"), PrincipalKind::Unknown);
+    };
+    let kind = id.kind.as_ref().map(|k| k.as_str().to_string());
+    let account = cow(id.account_id.clone());
+    let arn = cow(id.arn);
+    let uid = cow(id.principal_id);
+    let with =
+        |name: Cow<'a, str>, kind, uid: Option<Cow<'a, str>>, groups: StrList<'a>| Principal {
+            name,
+            kind,
+            uid,
+            groups,
+            namespace: None,
+            vault: None,
+            acting_as: None,
+        };
+    match kind.as_deref() {
+        Some("Root") => {
+            let name = arn.unwrap_or_else(|| {
+                Cow::Owned(format!(
+                    "arn:aws:iam::{}:root",
+                    account.as_deref().unwrap_or("unknown")
+                ))
+            });
+            with(name, PrincipalKind::Human, uid, StrList::new())
+        }
+        Some("IAMUser") => {
+            let name = arn
+                .or_else(|| {
+                    let user = cow(id.user_name)?;
+                    Some(Cow::Owned(format!(
+                        "arn:aws:iam::{}:user/{user}",
+                        account.as_deref().unwrap_or("unknown")
+                    )))
+                })
+                .unwrap_or(Cow::Borrowed("(unknown IAM user)"));
+            with(name, PrincipalKind::Human, uid, StrList::new())
+        }
+        Some("AssumedRole") | Some("Role") => {
+            let ctx = id.session_context;
+            let (role_arn, role_name, web, source_identity) = match ctx {
+                Some(c) => {
+                    let (ra, rn) = c
+                        .session_issuer
+                        .map(|i| (cow(i.arn), cow(i.user_name)))
+                        .unwrap_or((None, None));
+                    let web = c
+                        .web_id_federation_data
+                        .and_then(|w| cow(w.federated_provider))
+                        .is_some();
+                    (ra, rn, web, cow(c.source_identity))
+                }
+                None => (None, None, false, None),
+            };
+            let session = arn
+                .as_deref()
+                .and_then(|a| a.rsplit('/').next())
+                .unwrap_or("");
+            let person = !web
+                && (role_name
+                    .as_deref()
+                    .is_some_and(|r| r.starts_with("AWSReservedSSO_"))
+                    || console
+                    || session.contains('@')
+                    || source_identity.is_some());
+            let groups: StrList<'a> = role_arn.clone().into_iter().collect();
+            if person {
+                let name = arn.or(role_arn).unwrap_or(Cow::Borrowed("(unknown role)"));
+                with(name, PrincipalKind::Human, uid, groups)
+            } else {
+                let name = role_arn
+                    .or(arn.clone())
+                    .unwrap_or(Cow::Borrowed("(unknown role)"));
+                with(name, PrincipalKind::ServiceAccount, arn.or(uid), groups)
+            }
+        }
+        Some("FederatedUser") => with(
+            arn.or(uid.clone())
+                .unwrap_or(Cow::Borrowed("(unknown federated user)")),
+            PrincipalKind::Human,
+            uid,
+            StrList::new(),
+        ),
+        Some("IdentityCenterUser") => {
+            let user = id.on_behalf_of.and_then(|o| cow(o.user_id));
+            with(
+                user.or(arn)
+                    .unwrap_or(Cow::Borrowed("(unknown Identity Center user)")),
+                PrincipalKind::Human,
+                uid,
+                StrList::new(),
+            )
+        }
+        Some("AWSService") => with(
+            cow(id.invoked_by).unwrap_or(Cow::Borrowed("(unknown AWS service)")),
+            PrincipalKind::SystemComponent,
+            None,
+            StrList::new(),
+        ),
+        Some("AWSAccount") => with(
+            account
+                .map(|a| Cow::Owned(format!("aws-account:{a}")))
+                .or(uid.clone())
+                .unwrap_or(Cow::Borrowed("(unknown account)")),
+            PrincipalKind::Unknown,
+            uid,
+            StrList::new(),
+        ),
+        _ => match (cow(id.invoked_by), arn) {
+            // Service events carry only the service that acted.
+            (Some(service), _) => with(
+                service,
+                PrincipalKind::SystemComponent,
+                None,
+                StrList::new(),
+            ),
+            (None, Some(arn)) => with(arn, PrincipalKind::Unknown, uid, StrList::new()),
+            (None, None) => unknown(Cow::Borrowed("(unknown)"), PrincipalKind::Unknown),
+        },
+    }
+}
+
+/// Parse CloudTrail input: one record, a `{"Records": [...]}` file, or an EventBridge event.
+pub fn parse<'a>(text: &'a str, opts: &'a ParseOptions, out: &mut dyn FnMut(Parsed<'a>)) {
+    let b = text.as_bytes();
+    let f = &*FINDERS;
+    if f.records.find(b).is_some() {
+        match serde_json::from_str::<RawFile<'a>>(text) {
+            Ok(file) => {
+                for (i, r) in file.records.into_iter().enumerate() {
+                    parse_record(r.get(), opts, &format!("Records[{i}]"), out);
+                }
+            }
+            Err(e) => out(Parsed::Error(describe_error::<RawFile>(text, e, ""))),
+        }
+        return;
+    }
+    if f.detail_type.find(b).is_some() {
+        match serde_json::from_str::<RawEventBridge<'a>>(text) {
+            Ok(ev) => parse_record(ev.detail.get(), opts, "detail", out),
+            Err(e) => out(Parsed::Error(describe_error::<RawEventBridge>(text, e, ""))),
+        }
+        return;
+    }
+    parse_record(text, opts, "", out);
+}
+
+/// One CloudTrail record; errors name fields under `prefix` (`Records[3].eventTime`).
+pub fn parse_record<'a>(
+    text: &'a str,
+    opts: &'a ParseOptions,
+    prefix: &str,
+    out: &mut dyn FnMut(Parsed<'a>),
+) {
+    match record(text, opts, prefix, out) {
+        Ok(()) => {}
+        Err(e) => out(Parsed::Error(e)),
+    }
+}
+
+fn record<'a>(
+    text: &'a str,
+    opts: &'a ParseOptions,
+    prefix: &str,
+    out: &mut dyn FnMut(Parsed<'a>),
+) -> Result<(), ParseError> {
+    let raw: RawRecord<'a> =
+        serde_json::from_str(text).map_err(|e| describe_error::<RawRecord>(text, e, prefix))?;
+    let source = raw
+        .event_source
+        .as_ref()
+        .ok_or_else(|| ParseError::field(path(prefix, "eventSource"), "missing"))?;
+    if source.as_str() != EVENT_SOURCE {
+        // A CloudTrail file holds every service's calls; only Secrets Manager is an access here.
+        out(Parsed::Skipped);
+        return Ok(());
+    }
+    let name = cow(raw.event_name)
+        .ok_or_else(|| ParseError::field(path(prefix, "eventName"), "missing or empty"))?;
+    let time_text = raw
+        .event_time
+        .as_ref()
+        .ok_or_else(|| ParseError::field(path(prefix, "eventTime"), "missing"))?;
+    let time = parse_rfc3339(time_text.as_str()).ok_or_else(|| {
+        ParseError::field(
+            path(prefix, "eventTime"),
+            format!("not an RFC 3339 time: {:?}", time_text.as_str()),
+        )
+    })?;
+    let params: RawParams<'a> = match raw.request_parameters {
+        Some(p) if p.get() != "null" => serde_json::from_str(p.get()).map_err(|e| {
+            describe_error::<RawParams>(p.get(), e, &path(prefix, "requestParameters"))
+        })?,
+        _ => RawParams::default(),
+    };
+    let console = raw
+        .session_credential_from_console
+        .is_some_and(|v| matches!(v.get(), "true" | "\"true\""));
+    let (outcome, status_code) = match raw.error_code.as_ref().map(Str::as_str) {
+        None | Some("") => (Outcome::Allowed, None),
+        Some(c) if c.starts_with("AccessDenied") || c == "UnauthorizedOperation" => {
+            (Outcome::Denied, Some(403))
+        }
+        Some("ResourceNotFoundException") => (Outcome::Error, Some(404)),
+        Some(_) => (Outcome::Error, None),
+    };
+    let reason = match (cow(raw.error_code), cow(raw.error_message)) {
+        (Some(c), Some(m)) => Some(Cow::Owned(format!("{c}: {m}"))),
+        (c, m) => c.or(m),
+    };
+    let account = cow(raw.recipient_account_id).or_else(|| {
+        raw.user_identity
+            .as_ref()
+            .and_then(|u| cow(u.account_id.clone()))
+    });
+    let region = cow(raw.aws_region);
+    let principal = principal_of(raw.user_identity, console);
+    let (raw_copy, redactions) = redacted_raw(text, opts, redact_cloudtrail)?;
+    let id = cow(raw.event_id).unwrap_or_else(|| derived_id("aws", text));
+
+    let names: SmallVec<[Option<Cow<'a, str>>; 1]> = match params.secret_id_list {
+        Some(list) if !list.is_empty() => list.into_iter().map(|s| cow(Some(s))).collect(),
+        _ => smallvec::smallvec![cow(params.secret_id).or(cow(params.name))],
+    };
+    let many = names.len() > 1;
+    let action = action_of(&name);
+    let is_secret = name.as_ref() != "GetRandomPassword";
+    for (i, secret) in names.into_iter().enumerate() {
+        let (region, account) = match secret.as_deref().and_then(secret_arn_scope) {
+            Some((r, a)) => (Some(r.to_string()), Some(a.to_string())),
+            None => (
+                region.as_deref().map(str::to_string),
+                account.as_deref().map(str::to_string),
+            ),
+        };
+        let store = format!(
+            "aws:{}:{}",
+            account.as_deref().unwrap_or("unknown"),
+            region.as_deref().unwrap_or("unknown")
+        );
+        out(Parsed::Event(AccessEvent {
+            source: SourceSystem::Aws,
+            id: if many {
+                Cow::Owned(format!("{id}#{i}"))
+            } else {
+                id.clone()
+            },
+            time,
+            principal: principal.clone(),
+            source_ips: ip_only(cow(raw.source_ip.clone())).into_iter().collect(),
+            user_agent: cow(raw.user_agent.clone()),
+            action,
+            raw_action: name.clone(),
+            target: Target {
+                store: Cow::Owned(store),
+                namespace: account.map(Cow::Owned),
+                name: secret.clone(),
+                resource: Some(Cow::Borrowed("secretsmanager")),
+                subresource: None,
+                group: None,
+                is_secret,
+            },
+            outcome,
+            status_code,
+            reason: reason.clone(),
+            request_uri: None,
+            redactions,
+            raw: Cow::Owned(raw_copy.clone()),
+        }));
+    }
+    Ok(())
+}
