@@ -43,6 +43,8 @@ fn row(i: u64) -> EventRow {
         is_secret: true,
         source_ip: Some(format!("10.42.{}.{}", p % 250, i % 250)),
         user_agent: Some("app/1.0".into()),
+        namespace: Some(format!("team-{}", p % 100)),
+        environment: Some(if p % 3 == 0 { "prod" } else { "dev" }.into()),
     }
 }
 

@@ -51,6 +51,28 @@ pub enum Command {
         /// Files or directories to read at start (e.g. the sample data).
         files: Vec<PathBuf>,
     },
+    /// A compliance report (SOC 2 / PCI-DSS evidence of secret access) over a period, from the
+    /// data directory of `serve` (its event store, alerts and triage).
+    Report {
+        /// TOML config file (report settings, environments, sync mappings).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Overrides serve.data_dir.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Start of the period: RFC 3339 or YYYY-MM-DD (UTC); default 7 days before --to.
+        #[arg(long)]
+        from: Option<String>,
+        /// End of the period (excluded): RFC 3339 or YYYY-MM-DD (UTC); default now.
+        #[arg(long)]
+        to: Option<String>,
+        /// html, md, csv or json.
+        #[arg(long, default_value = "html")]
+        format: String,
+        /// Write here instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Precision and recall per detection over a labeled dataset (labels.jsonl from `datasets generate`).
     Eval {
         /// labels.jsonl
@@ -318,6 +340,32 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 &cfg.log.level
             });
             crate::serve::run(cfg, files)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Report {
+            config,
+            data_dir,
+            from,
+            to,
+            format,
+            out,
+        } => {
+            let mut cfg = Config::load(config.as_deref())?;
+            if let Some(d) = data_dir {
+                cfg.serve.data_dir = d;
+            }
+            let errs = cfg.validate();
+            if !errs.is_empty() {
+                anyhow::bail!("{}", errs.join("; "));
+            }
+            init_tracing(&cfg.log.level);
+            crate::report::command::run(
+                cfg,
+                from.as_deref(),
+                to.as_deref(),
+                &format,
+                out.as_deref(),
+            )?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Eval {

@@ -27,6 +27,8 @@ pub struct Config {
     pub alerting: AlertingConfig,
     #[serde(default)]
     pub kafka: KafkaConfig,
+    #[serde(default)]
+    pub report: crate::report::ReportConfig,
 }
 
 /// The Kafka source of `serve`: a consumer group over topics of audit records.
@@ -567,6 +569,14 @@ impl Config {
         errs.extend(self.detect.validate());
         errs.extend(validate_sinks(&self.alerting.sinks, "alerting.sinks"));
         self.kafka.validate(&mut errs);
+        let email_sinks: Vec<&str> = self
+            .alerting
+            .sinks
+            .iter()
+            .filter(|s| matches!(s.output, secretwatch_alerting::SinkKind::Email(_)))
+            .map(|s| s.name.as_str())
+            .collect();
+        self.report.validate(&email_sinks, &mut errs);
         if let Some(u) = &self.alerting.dashboard_url {
             if !(u.starts_with("http://") || u.starts_with("https://")) {
                 errs.push(format!(

@@ -7,6 +7,7 @@ mod cli;
 mod config;
 mod eval;
 mod merge;
+mod report;
 mod rules_cmd;
 mod sample_config;
 mod scan;

@@ -49,6 +49,8 @@ pub struct ApiState {
     pub audit: Arc<Mutex<PathBuf>>,
     /// The detection state's baseline file (saved at each checkpoint) and its learning period.
     pub baselines: Arc<Baselines>,
+    /// What reports are made from (`GET /api/report`).
+    pub report: Arc<crate::report::schedule::ScheduleContext>,
 }
 
 /// The last saved baseline store, read again when its file changes.
@@ -192,9 +194,85 @@ pub fn routes(state: ApiState) -> Router {
         .route("/api/principals/{name}", get(principal))
         .route("/api/summary", get(summary))
         .route("/api/query", post(query))
+        .route("/api/report", get(report))
         .route("/api/openapi.json", get(openapi))
         .with_state(state)
         .merge(assets())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ReportQuery {
+    from: Option<String>,
+    to: Option<String>,
+    format: Option<String>,
+}
+
+/// A compliance report of `[from, to)` (default: the 7 days before now) in any format.
+async fn report(
+    State(s): State<ApiState>,
+    headers: HeaderMap,
+    q: Result<Query<ReportQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    use crate::report::command::parse_time;
+    let who = match caller(&s, &headers, Role::Analyst) {
+        Ok(w) => w,
+        Err(r) => return r.into_response(),
+    };
+    let Ok(Query(q)) = q else {
+        return error(StatusCode::BAD_REQUEST, "bad query parameters");
+    };
+    let format: crate::report::Format = match q.format.as_deref().unwrap_or("html").parse() {
+        Ok(f) => f,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+    };
+    let now = chrono::Utc::now();
+    let to = match q.to.as_deref().map(|t| parse_time(t, "to")).transpose() {
+        Ok(t) => t.unwrap_or(now),
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
+    };
+    let from = match q.from.as_deref().map(|t| parse_time(t, "from")).transpose() {
+        Ok(t) => t.unwrap_or(to - chrono::Duration::days(7)),
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
+    };
+    if from >= to {
+        return error(StatusCode::BAD_REQUEST, "from must be before to");
+    }
+    audit(
+        &s,
+        &who,
+        "report",
+        json!({"from": from, "to": to, "format": format.extension()}),
+    );
+    match crate::report::schedule::build(&s.report, from, to, now).await {
+        Ok(r) => {
+            let body = crate::report::render(&r, &s.report.config.report, format);
+            let name = format!(
+                "{}; filename=\"secretwatch-report-{}-{}.{}\"",
+                if format == crate::report::Format::Html {
+                    "inline"
+                } else {
+                    "attachment"
+                },
+                from.format("%Y%m%dT%H%M%SZ"),
+                to.format("%Y%m%dT%H%M%SZ"),
+                format.extension()
+            );
+            let mut resp = ([(header::CONTENT_TYPE, format.content_type())], body).into_response();
+            if let Ok(v) = axum::http::HeaderValue::from_str(&name) {
+                resp.headers_mut().insert(header::CONTENT_DISPOSITION, v);
+            }
+            if format == crate::report::Format::Html {
+                resp.headers_mut().insert(
+                    header::CONTENT_SECURITY_POLICY,
+                    axum::http::HeaderValue::from_static(
+                        "default-src 'none'; style-src 'unsafe-inline'; img-src data:",
+                    ),
+                );
+            }
+            resp
+        }
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}")),
+    }
 }
 
 async fn list_alerts(

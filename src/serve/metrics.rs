@@ -21,6 +21,8 @@ pub struct Metrics {
     pub rule_reloads: AtomicU64,
     pub rule_reload_failures: AtomicU64,
     pub kafka: std::sync::OnceLock<std::sync::Arc<KafkaStats>>,
+    /// Scheduled reports.
+    pub reports: std::sync::Arc<crate::report::schedule::ReportCounters>,
 }
 
 impl Metrics {
@@ -95,6 +97,26 @@ impl Metrics {
                     "secretwatch_rule_reload_failures_total",
                     "Rule reloads refused (the previous rules stay in force).",
                     c(&self.rule_reload_failures),
+                ),
+                (
+                    "secretwatch_reports_written_total",
+                    "Scheduled reports written to data/reports.",
+                    c(&self.reports.written),
+                ),
+                (
+                    "secretwatch_reports_failed_total",
+                    "Scheduled reports that could not be made.",
+                    c(&self.reports.failed),
+                ),
+                (
+                    "secretwatch_report_mails_total",
+                    "Scheduled reports mailed.",
+                    c(&self.reports.mailed),
+                ),
+                (
+                    "secretwatch_report_mail_failures_total",
+                    "Scheduled report mails given up after retries (the files stay on disk).",
+                    c(&self.reports.mail_failed),
                 ),
             ],
         );

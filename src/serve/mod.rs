@@ -65,7 +65,16 @@ pub fn run(cfg: Config, files: Vec<PathBuf>) -> Result<()> {
         sql::EventStore::open(&data, cfg.serve.retention_days)
             .with_context(|| format!("opening the event store under {}", data.display()))?,
     );
+    let report_ctx = Arc::new(crate::report::schedule::ScheduleContext {
+        config: Arc::new(cfg.clone()),
+        events: events_store.clone(),
+        store: store.clone(),
+        data: data.clone(),
+        limits: crate::report::command::limits(&cfg),
+        counters: metrics.reports.clone(),
+    });
     let api_state = api::ApiState {
+        report: report_ctx.clone(),
         store: store.clone(),
         events: events_store.clone(),
         limits: sql::Limits {
@@ -214,6 +223,11 @@ pub fn run(cfg: Config, files: Vec<PathBuf>) -> Result<()> {
                 metrics.clone(),
             ));
         }
+        // Scheduled compliance reports.
+        crate::report::schedule::spawn(
+            (*report_ctx).clone(),
+            &tokio::runtime::Handle::current(),
+        );
         // Rules reload on SIGHUP and when a file under detect.rules_dirs changes.
         tokio::spawn(reload_triggers(
             tx.clone(),

@@ -107,6 +107,9 @@ pub fn run(mut engine: Engine, mut rx: Receiver<Batch>, out: Outputs) -> Result<
         .with_context(|| format!("opening {}", alerts_path.display()))?;
     let mut sink = JsonLines::new(BufWriter::new(file));
     let mut pending = Vec::new();
+    // Environments of stored events; the config was validated at start.
+    let world = secretwatch_detect::context::World::compile(&detect.context)
+        .map_err(|e| anyhow::anyhow!("detect.context: {}", e.join("; ")))?;
     let deliver = |pending: &mut Vec<secretwatch_detect::Alert>,
                    sink: &mut JsonLines<BufWriter<std::fs::File>>|
      -> Result<()> {
@@ -160,7 +163,7 @@ pub fn run(mut engine: Engine, mut rx: Receiver<Batch>, out: Outputs) -> Result<
         let rows: Vec<crate::serve::store::EventRow> = batch
             .events
             .iter()
-            .map(crate::serve::store::EventRow::of)
+            .map(|ev| crate::serve::store::EventRow::of(ev, world.target_env(ev)))
             .collect();
         events.append(&rows);
         store.add(rows, &pending);

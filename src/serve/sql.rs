@@ -69,6 +69,9 @@ pub fn event_schema() -> SchemaRef {
         Field::new("is_secret", DataType::Boolean, false),
         Field::new("source_ip", DataType::Utf8, true),
         Field::new("user_agent", DataType::Utf8, true),
+        // Added after the first release: files without them read as nulls.
+        Field::new("namespace", DataType::Utf8, true),
+        Field::new("environment", DataType::Utf8, true),
     ]))
 }
 
@@ -88,6 +91,8 @@ pub fn to_batch(rows: &[EventRow]) -> RecordBatch {
     let mut secret = BooleanBuilder::with_capacity(n);
     let mut ip = StringBuilder::new();
     let mut ua = StringBuilder::new();
+    let mut ns = StringBuilder::new();
+    let mut env = StringBuilder::new();
     for r in rows {
         id.append_value(&r.id);
         time.append_value(r.time.timestamp_micros());
@@ -102,6 +107,8 @@ pub fn to_batch(rows: &[EventRow]) -> RecordBatch {
         secret.append_value(r.is_secret);
         ip.append_option(r.source_ip.as_deref());
         ua.append_option(r.user_agent.as_deref());
+        ns.append_option(r.namespace.as_deref());
+        env.append_option(r.environment.as_deref());
     }
     let cols: Vec<ArrayRef> = vec![
         Arc::new(id.finish()),
@@ -117,6 +124,8 @@ pub fn to_batch(rows: &[EventRow]) -> RecordBatch {
         Arc::new(secret.finish()),
         Arc::new(ip.finish()),
         Arc::new(ua.finish()),
+        Arc::new(ns.finish()),
+        Arc::new(env.finish()),
     ];
     RecordBatch::try_new(event_schema(), cols).expect("columns match the schema")
 }

@@ -32,10 +32,15 @@ pub struct EventRow {
     pub is_secret: bool,
     pub source_ip: Option<String>,
     pub user_agent: Option<String>,
+    /// Namespace of the target (Kubernetes).
+    pub namespace: Option<String>,
+    /// Environment of the target (`detect.context.environments`, Vault path rules).
+    pub environment: Option<String>,
 }
 
 impl EventRow {
-    pub fn of(ev: &AccessEvent<'_>) -> EventRow {
+    /// `environment`: the target's environment, as [`secretwatch_detect::context::World`] maps it.
+    pub fn of(ev: &AccessEvent<'_>, environment: Option<&str>) -> EventRow {
         EventRow {
             id: ev.id.to_string(),
             time: ev.time,
@@ -50,6 +55,8 @@ impl EventRow {
             is_secret: ev.target.is_secret,
             source_ip: ev.source_ips.iter().last().map(str::to_string),
             user_agent: ev.user_agent.as_deref().map(str::to_string),
+            namespace: ev.target.namespace.as_deref().map(str::to_string),
+            environment: environment.map(str::to_string),
         }
     }
 }
@@ -162,6 +169,12 @@ impl Store {
             None => Value::Null,
         };
         v
+    }
+
+    /// Every alert and the triage history of each, oldest decision first (reports).
+    pub fn snapshot(&self) -> (Vec<Alert>, HashMap<String, Vec<Triage>>) {
+        let g = self.inner.read().unwrap_or_else(|e| e.into_inner());
+        (g.alerts.clone(), g.triage.clone())
     }
 
     /// Every alert with its triage state (the `alerts` table of SQL queries).

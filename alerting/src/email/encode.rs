@@ -638,3 +638,55 @@ pub fn digest_mail(
 #[cfg(test)]
 #[path = "encode_tests.rs"]
 mod tests;
+
+// ---------------------------------------------------------------------------------------------
+// Reports
+
+/// A file attached to a report mail.
+#[derive(Debug, Clone)]
+pub struct Attachment {
+    pub filename: String,
+    /// e.g. `text/html; charset=utf-8`.
+    pub content_type: String,
+    pub body: Vec<u8>,
+}
+
+/// A scheduled report: a plain-text summary and the report files attached. `name` and `end`
+/// make the Message-ID, so a resent report is recognisably the same one.
+pub fn report_mail(
+    addr: &Addressing,
+    subject: &str,
+    text: String,
+    attachments: &[Attachment],
+    name: &str,
+    end: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<Message, EncodeError> {
+    use lettre::message::{header::ContentType, Attachment as Part, SinglePart};
+    let mut s = one_line(addr.subject_prefix.trim());
+    if !s.is_empty() {
+        s.push(' ');
+    }
+    s.push_str(&one_line(subject));
+    let message_id = format!(
+        "<{}.{}.report@{}>",
+        id_token(name),
+        end.timestamp(),
+        id_domain(&addr.from)
+    );
+    let mut b = Message::builder()
+        .from(addr.from.clone())
+        .subject(s)
+        .message_id(Some(message_id))
+        .date(SystemTime::from(now))
+        .raw_header(raw_header("Auto-Submitted", "auto-generated"));
+    for to in &addr.to {
+        b = b.to(to.clone());
+    }
+    let mut parts = MultiPart::mixed().singlepart(SinglePart::plain(text));
+    for a in attachments {
+        let ct = ContentType::parse(&a.content_type).map_err(|e| EncodeError(e.to_string()))?;
+        parts = parts.singlepart(Part::new(a.filename.clone()).body(a.body.clone(), ct));
+    }
+    b.multipart(parts).map_err(|e| EncodeError(e.to_string()))
+}

@@ -10,8 +10,8 @@ pub use config::{
 };
 pub use encode::{
     alert_html, alert_mail, alert_subject, alert_text, digest_html, digest_mail, digest_order,
-    digest_subject, digest_text, html_escape, one_line, Addressing, EncodeError, ALERT_ID_HEADER,
-    SEVERITY_HEADER,
+    digest_subject, digest_text, html_escape, one_line, report_mail, Addressing, Attachment,
+    EncodeError, ALERT_ID_HEADER, SEVERITY_HEADER,
 };
 pub use transport::{
     outcome, reply_outcome, EmailBuildError, EmailTransport, SmtpClient, DIGEST_MAX_ITEMS,

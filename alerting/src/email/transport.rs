@@ -138,6 +138,30 @@ impl SmtpClient {
         })
     }
 
+    /// Sender and recipients of this sink.
+    pub fn addressing(&self) -> &Addressing {
+        &self.addressing
+    }
+
+    /// The same relay and sender, other recipients (scheduled reports).
+    pub fn with_recipients(&self, to: &[String]) -> Result<SmtpClient, EmailBuildError> {
+        let to = to
+            .iter()
+            .map(|t| parse_mailbox(t))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|reason| EmailBuildError { key: "to", reason })?;
+        let mut c = self.clone();
+        if !to.is_empty() {
+            c.addressing.to = to;
+        }
+        Ok(c)
+    }
+
+    /// Send one mail now (no queue): delivered, or the relay's answer.
+    pub async fn send_now(&self, mail: Message) -> TransportResult {
+        self.send(mail).await
+    }
+
     fn smtp(&self) -> &AsyncSmtpTransport<Tokio1Executor> {
         self.smtp.get_or_init(|| self.builder.clone().build())
     }

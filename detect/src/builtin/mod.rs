@@ -6,6 +6,6 @@ mod groups;
 mod secret_values;
 
 pub use anonymous::AnonymousSecretAccess;
-pub use break_glass::BreakGlass;
+pub use break_glass::{BreakGlass, RULE as BREAK_GLASS, SESSION_RULE as BREAK_GLASS_SESSION};
 pub use groups::WindowedGroups;
 pub use secret_values::SecretValuesInAuditLog;
