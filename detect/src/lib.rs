@@ -15,6 +15,8 @@ pub use detector::Detector;
 pub use engine::Engine;
 
 #[cfg(test)]
+mod cloud_tests;
+#[cfg(test)]
 mod test_support;
 #[cfg(test)]
 mod tests;

@@ -1,5 +1,7 @@
-//! `break-glass-use`: Vault root tokens, configured emergency identities, members of
-//! privileged groups (`system:masters`), impersonation of privileged identities.
+//! `break-glass-use`: Vault root tokens, the AWS account root user (in CloudTrail, or mapped into
+//! EKS), configured emergency identities (any source: a Kubernetes user, an Azure `upn`, a GCP
+//! e-mail, an AWS ARN), members of privileged groups (`system:masters`; an AWS role ARN for its
+//! sessions), impersonation of privileged identities.
 //! Always alerts, at critical severity, when a session opens; when the session ends (a quiet gap,
 //! or the end of input) `break-glass-session` reports everything that identity did in it.
 
@@ -130,6 +132,9 @@ impl BreakGlass {
             if v.root {
                 return Some("a Vault root token was used".to_string());
             }
+        }
+        if secretwatch_ingest::is_aws_root(&p.name) {
+            return Some("the AWS account root user acted".to_string());
         }
         let named = |name: &str| self.identities.iter().any(|i| i == name);
         if named(&p.name) {

@@ -7,6 +7,7 @@
 //! ```toml
 //! [detect.context]
 //! environments = { dev = "dev", staging = "staging", prod = "prod" }
+//! cloud_environments = { "111122223333" = "prod", "contoso-prod-kv" = "prod" }
 //! production_environments = ["prod", "production"]
 //! multi_namespace_readers = ["system:serviceaccount:external-secrets:external-secrets"]
 //! cluster_cidrs = ["10.42.0.0/16", "10.43.0.0/16", "10.0.0.0/24"]
@@ -59,6 +60,12 @@ pub struct ContextConfig {
     /// Default: the first segment after `secret/data/` or `secret/metadata/` (KV v2 at `secret/`).
     #[serde(default = "default_vault_environments")]
     pub vault_environments: Vec<VaultEnvironmentRule>,
+    /// Cloud secret stores -> environment name, by the AWS account id, Azure Key Vault name or
+    /// GCP project id that holds the secret (`target.namespace` of their events):
+    /// `{ "111122223333" = "prod", "contoso-prod-kv" = "prod", "acme-prod" = "prod" }`.
+    /// Stores not listed have no environment.
+    #[serde(default)]
+    pub cloud_environments: BTreeMap<String, String>,
     /// Environments whose secrets are production (severity, off-hours reads).
     #[serde(default = "default_production")]
     pub production_environments: Vec<String>,
@@ -197,6 +204,7 @@ impl Default for ContextConfig {
     fn default() -> Self {
         ContextConfig {
             environments: BTreeMap::new(),
+            cloud_environments: BTreeMap::new(),
             vault_environments: default_vault_environments(),
             production_environments: default_production(),
             multi_namespace_readers: vec![],

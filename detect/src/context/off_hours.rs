@@ -1,7 +1,9 @@
 //! `off-hours-human-prod-read`: a person reads or lists production secrets outside their team's
 //! working days and hours, or on a team holiday, in the team's own timezone (DST-correct).
 //!
-//! A person is found by Kubernetes username or Vault display name in `teams[].members`. People
+//! A person is found by Kubernetes username, Vault display name or cloud principal (an AWS ARN,
+//! an Azure `upn`, a GCP e-mail) in `teams[].members`; a cloud secret's environment comes from
+//! `cloud_environments`. People
 //! in no team get `default_team`'s hours when it is set, and are skipped otherwise (their hours
 //! are unknown; identities nobody knows are the unknown-principal detection's business).
 

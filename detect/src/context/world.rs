@@ -16,6 +16,7 @@ const MAX_WINDOW: u32 = 7 * 24 * 60;
 #[derive(Debug)]
 pub struct World {
     namespace_env: HashMap<String, String>,
+    cloud_env: HashMap<String, String>,
     vault_rules: Vec<VaultEnvironmentRule>,
     known_envs: BTreeSet<String>,
     production: BTreeSet<String>,
@@ -62,10 +63,22 @@ impl World {
                 p.push(&format!("environments.{ns}"), "empty environment name");
             }
         }
+        for (store, env) in &cfg.cloud_environments {
+            if store.trim().is_empty() {
+                p.push("cloud_environments", "empty account, vault or project name");
+            }
+            if env.trim().is_empty() {
+                p.push(
+                    &format!("cloud_environments.{store}"),
+                    "empty environment name",
+                );
+            }
+        }
         p.empty_entries("production_environments", &cfg.production_environments);
         p.empty_entries("multi_namespace_readers", &cfg.multi_namespace_readers);
 
         let mut known_envs: BTreeSet<String> = cfg.environments.values().cloned().collect();
+        known_envs.extend(cfg.cloud_environments.values().cloned());
         known_envs.extend(cfg.production_environments.iter().cloned());
         for (i, r) in cfg.vault_environments.iter().enumerate() {
             let key = format!("vault_environments[{i}]");
@@ -200,6 +213,11 @@ impl World {
                 .iter()
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
+            cloud_env: cfg
+                .cloud_environments
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
             vault_rules: cfg.vault_environments.clone(),
             known_envs,
             production: cfg.production_environments.iter().cloned().collect(),
@@ -235,12 +253,16 @@ impl World {
         self.known_envs.get(seg).map(String::as_str)
     }
 
-    /// Environment of what an event touched: the namespace (Kubernetes) or the path (Vault).
+    /// Environment of what an event touched: the namespace (Kubernetes), the path (Vault), or
+    /// the account, key vault or project (cloud secret managers).
     pub fn target_env(&self, ev: &AccessEvent<'_>) -> Option<&str> {
         match ev.source {
             SourceSystem::Kubernetes => self.namespace_env(ev.target.namespace.as_deref()?),
             SourceSystem::Vault => self.vault_env(ev.target.name.as_deref()?),
-            _ => None,
+            SourceSystem::Aws | SourceSystem::Azure | SourceSystem::Gcp => self
+                .cloud_env
+                .get(ev.target.namespace.as_deref()?)
+                .map(String::as_str),
         }
     }
 
