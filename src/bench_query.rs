@@ -44,7 +44,7 @@ fn row(i: u64) -> EventRow {
         source_ip: Some(format!("10.42.{}.{}", p % 250, i % 250)),
         user_agent: Some("app/1.0".into()),
         namespace: Some(format!("team-{}", p % 100)),
-        environment: Some(if p % 3 == 0 { "prod" } else { "dev" }.into()),
+        environment: Some(if p.is_multiple_of(3) { "prod" } else { "dev" }.into()),
     }
 }
 

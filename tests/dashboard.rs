@@ -7,44 +7,7 @@ mod common;
 
 use std::process::Command;
 
-use common::server::{http, start_args, wait_for_within, Server};
-
-fn sample(data: &std::path::Path, extra: &[(&str, &str)]) -> Server {
-    let root = common::root();
-    let cfg = root.join("datasets/sample/secretwatch.toml");
-    let k8s = root.join("datasets/sample/k8s-audit.jsonl.gz");
-    let vault = root.join("datasets/sample/vault-audit.jsonl.gz");
-    let server = start_args(
-        data,
-        &["--config", cfg.to_str().unwrap()],
-        &[k8s.to_str().unwrap(), vault.to_str().unwrap()],
-        extra,
-    );
-    // Read and processed: the files' events are counted once all are read, and each
-    // processed batch is in the store (queried with the admin token when tokens are set).
-    let token = extra
-        .iter()
-        .any(|(k, _)| *k == "SECRETWATCH_SERVE__API_TOKENS")
-        .then_some("admin-token-0123456789");
-    wait_for_within("the sample read and processed", 120, || {
-        let (_, body) = http(&server.addr, "GET", "/api/health", None, "");
-        let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
-        let read: u64 = v["sources"]
-            .as_object()
-            .map(|m| m.values().filter_map(|v| v.as_u64()).sum())
-            .unwrap_or(0);
-        let q = r#"{"sql":"SELECT count(*) FROM events"}"#;
-        let (_, answer) = http(&server.addr, "POST", "/api/query", token, q);
-        let stored = serde_json::from_str::<serde_json::Value>(&answer).unwrap_or_default()["rows"]
-            [0][0]
-            .as_u64()
-            .unwrap_or(0);
-        read > 0 && stored == read && v["alerts"].as_u64().unwrap_or(0) > 10
-    });
-    // The last batch's alerts are written just after its events are stored.
-    std::thread::sleep(std::time::Duration::from_millis(300));
-    server
-}
+use common::server::{http, sample, start_args, wait_for_within, Server};
 
 /// A principal name as one URL path segment (every byte but letters and digits escaped).
 fn percent_encoded(name: &str) -> String {

@@ -287,6 +287,14 @@ output = {{ type = "ocsf", file = "{o}" }}
         answers.push_str(&http(&addr, "GET", &format!("/api/principals/{who}"), None, "").1);
     }
     answers.push_str(&http(&addr, "GET", "/api/summary", None, "").1);
+    // Compliance reports, in every format, over everything stored.
+    for format in ["json", "html", "md", "csv"] {
+        let path = format!("/api/report?from=2000-01-01&to=2100-01-01&format={format}");
+        let (status, report) = http(&addr, "GET", &path, None, "");
+        assert_eq!(status, 200, "{report}");
+        assert!(report.len() > 1000, "{report}");
+        answers.push_str(&report);
+    }
     let all_events = r#"{"sql":"SELECT * FROM events"}"#;
     let (status, rows) = http(&addr, "POST", "/api/query", None, all_events);
     assert_eq!(status, 200, "{rows}");
