@@ -107,7 +107,8 @@ pub enum RulesCommand {
 
 #[derive(Args, Debug)]
 pub struct ScanArgs {
-    /// Input format: auto (per record), k8s-audit, vault. Overrides ingest.format.
+    /// Input format: auto (per record), k8s-audit, vault, cloudtrail, azure-keyvault, gcp-audit,
+    /// cloudwatch-logs. Overrides ingest.format.
     #[arg(long)]
     pub format: Option<String>,
     /// TOML config file.

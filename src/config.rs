@@ -76,7 +76,8 @@ pub struct KafkaConfig {
 #[serde(deny_unknown_fields)]
 pub struct KafkaTopic {
     pub name: String,
-    /// `auto`, `k8s-audit` or `vault`.
+    /// `auto`, or one of `Format::NAMES` (`k8s-audit`, `vault`, `cloudtrail`, `azure-keyvault`,
+    /// `gcp-audit`, `cloudwatch-logs`).
     #[serde(default = "default_format")]
     pub format: String,
 }
@@ -268,7 +269,8 @@ pub struct ServeConfig {
 #[serde(deny_unknown_fields)]
 pub struct TailConfig {
     pub path: PathBuf,
-    /// `auto`, `k8s-audit` or `vault`.
+    /// `auto`, or one of `Format::NAMES` (`k8s-audit`, `vault`, `cloudtrail`, `azure-keyvault`,
+    /// `gcp-audit`, `cloudwatch-logs`).
     #[serde(default = "default_format")]
     pub format: String,
     /// Files found at the very first start with no saved offset: read from the `beginning`
@@ -337,7 +339,8 @@ impl Default for ServeConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IngestConfig {
-    /// `auto` (per record), `k8s-audit` or `vault`.
+    /// `auto` (per record), or one of `Format::NAMES` (`k8s-audit`, `vault`, `cloudtrail`,
+    /// `azure-keyvault`, `gcp-audit`, `cloudwatch-logs`).
     #[serde(default = "default_format")]
     pub format: String,
     /// Name of the Kubernetes cluster the audit events come from.
