@@ -15,9 +15,12 @@ bin="$CARGO_TARGET_DIR/debug/secretwatch"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-# Formats we claim: Kubernetes audit (Event, EventList) and Vault audit.
+# Formats we claim: Kubernetes audit (Event, EventList, managed-cluster envelopes), Vault audit,
+# and the cloud secrets managers (CloudTrail, Key Vault, Cloud Audit Logs).
+cloud_dirs=(aws-cloudtrail-secretsmanager:aws azure-keyvault-msdocs:azure gcp-secretmanager-stratus:gcp)
 files=()
-for d in "$root"/k8s-audit-* "$root"/vault-audit-*; do
+for d in "$root"/k8s-audit-* "$root"/vault-audit-* "${cloud_dirs[@]/#/$root/}"; do
+  d="${d%%:*}"
   [ -d "$d" ] || continue
   while IFS= read -r f; do files+=("$f"); done < <(find "$d" -maxdepth 1 -type f \( -name '*.log' -o -name '*.json' -o -name '*.jsonl' \) | sort)
 done
@@ -59,6 +62,31 @@ if unexpected:
     sys.exit(f"public samples: {len(unexpected)} unexpected bad record(s)")
 print(f"public samples: ok ({len(got)} expected bad records, 0 unexpected)")
 PY
+
+# Every record of the cloud samples becomes at least one event of its source (none is skipped as
+# another service's, none is an error).
+for entry in "${cloud_dirs[@]}"; do
+  dir="$root/${entry%%:*}"
+  source="${entry##*:}"
+  [ -d "$dir" ] || { echo "  note: $dir not present, skipped"; continue; }
+  while IFS= read -r f; do
+    "$bin" scan --no-progress --dead-letter "$work/dead-cloud.jsonl" "$f" > /dev/null 2> "$work/cloud-summary.txt"
+    python3 - "$work/cloud-summary.txt" "$f" "$source" <<'PY'
+import re, sys
+summary, path, source = open(sys.argv[1]).read(), sys.argv[2], sys.argv[3]
+m = re.search(r"(\d+) records, (\d+) events \(([^)]*)\), (\d+) skipped", summary)
+b = re.search(r"bad records: (\d+)", summary)
+if not m or not b:
+    sys.exit(f"public samples: no scan summary for {path}:\n{summary}")
+records, events, skipped, bad = int(m[1]), int(m[2]), int(m[4]), int(b[1])
+by_source = dict((k, int(v)) for k, v in re.findall(r"(\w+) (\d+)", m[3]))
+if records == 0 or bad or skipped or by_source.get(source, 0) < records:
+    sys.exit(f"public samples: {path}: {records} records, {by_source} events, {skipped} skipped, {bad} bad; expected every record to become a {source} event")
+print(f"  {path.split('/public/')[-1]}: {records} records -> {by_source[source]} {source} events")
+PY
+  done < <(find "$dir" -maxdepth 1 -type f \( -name '*.log' -o -name '*.json' -o -name '*.jsonl' \) | sort)
+done
+echo "public cloud samples: ok"
 
 # SigmaHQ's Kubernetes audit rules load unchanged (read in place) and fire on the public events.
 sigma_dir="$root/sigma-k8s-audit"
