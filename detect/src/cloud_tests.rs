@@ -269,3 +269,74 @@ fn break_glass_aws_root_by_default_and_configured_cloud_identities() {
         assert!(of(&alerts, "break-glass-use").is_empty(), "{cloud:?}");
     }
 }
+
+/// SigmaHQ-style rules for the clouds name the vendor's fields (`eventName`,
+/// `userIdentity.type`, `protoPayload.methodName`, `operationName`): they read the raw record.
+#[test]
+fn third_party_cloud_rules_read_vendor_fields() {
+    use crate::sigma::{load, RuleSource, SigmaDetector};
+    let rule = |id: &str, title: &str, product: &str, detection: &str| {
+        RuleSource {
+        name: format!("{id}.yml"),
+        text: format!(
+            "title: {title}\nid: {id}\nstatus: test\nlogsource:\n  product: {product}\ndetection:\n{detection}  condition: sel\nlevel: high\n"
+        ),
+        strict: false,
+    }
+    };
+    let rules = load(&[
+        rule(
+            "1f0e4a52-1111-4c1e-9d7e-5b6d8e9f0a11",
+            "Secret value read by the root user",
+            "aws",
+            "  sel:\n    eventSource: secretsmanager.amazonaws.com\n    eventName: GetSecretValue\n    userIdentity.type: Root\n",
+        ),
+        rule(
+            "1f0e4a52-2222-4c1e-9d7e-5b6d8e9f0a11",
+            "Key Vault secret read",
+            "azure",
+            "  sel:\n    operationName: SecretGet\n    category: AuditEvent\n",
+        ),
+        rule(
+            "1f0e4a52-3333-4c1e-9d7e-5b6d8e9f0a11",
+            "Secret Manager value read",
+            "gcp",
+            "  sel:\n    protoPayload.methodName|endswith: .AccessSecretVersion\n",
+        ),
+    ])
+    .unwrap();
+    let lists = crate::engine::reference_lists(&DetectConfig::default());
+    let mut det = SigmaDetector::new(&rules, &lists, 60).unwrap();
+    let opts = ParseOptions::default();
+    let mut parser = RecordParser::new(&opts, Format::Auto);
+    let mut alerts = vec![];
+    for line in [
+        record(Cloud::Aws, "root", Op::Read, "db", tuesday(2, 0)),
+        record(Cloud::Aws, "alice", Op::Read, "db", tuesday(2, 1)),
+        record(Cloud::Azure, "alice", Op::Read, "db", tuesday(2, 2)),
+        record(Cloud::Azure, "alice", Op::List, "db", tuesday(2, 3)),
+        record(Cloud::Gcp, "alice", Op::Read, "db", tuesday(2, 4)),
+        record(Cloud::Gcp, "alice", Op::Metadata, "db", tuesday(2, 5)),
+    ] {
+        parser.parse(&line, &mut |p| {
+            if let Parsed::Event(ev) = p {
+                crate::Detector::on_event(&mut det, &ev, &mut alerts);
+            }
+        });
+    }
+    let got: Vec<(&str, &str)> = alerts
+        .iter()
+        .map(|a| (a.rule.as_str(), a.principal.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                "secret-value-read-by-the-root-user",
+                "arn:aws:iam::111122223333:root"
+            ),
+            ("key-vault-secret-read", "alice@contoso.com"),
+            ("secret-manager-value-read", "alice@acme.example"),
+        ]
+    );
+}

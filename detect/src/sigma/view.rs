@@ -33,6 +33,24 @@ impl<'e, 'a> SigmaView<'e, 'a> {
     }
 }
 
+/// Matches of a raw path as one value: none, the one, or every match flattened (through arrays:
+/// `rules.resources` of all rules).
+fn flatten(found: Vec<&Value>) -> Option<EventValue<'_>> {
+    match found.len() {
+        0 => None,
+        1 => Some(EventValue::from(found[0])),
+        _ => Some(EventValue::Array(
+            found
+                .into_iter()
+                .flat_map(|v| match v {
+                    Value::Array(items) => items.iter().map(EventValue::from).collect::<Vec<_>>(),
+                    other => vec![EventValue::from(other)],
+                })
+                .collect(),
+        )),
+    }
+}
+
 fn s(v: &str) -> EventValue<'_> {
     EventValue::Str(Cow::Borrowed(v))
 }
@@ -98,6 +116,8 @@ impl Event for SigmaView<'_, '_> {
         let p = &e.principal;
         let t = &e.target;
         let k8s = e.source == SourceSystem::Kubernetes;
+        let vault_src = e.source == SourceSystem::Vault;
+        let cloud = !k8s && !vault_src;
         let vault = p.vault.as_deref();
         let v = match path {
             // Logsource routing.
@@ -152,20 +172,30 @@ impl Event for SigmaView<'_, '_> {
             "userAgent" if k8s => opt(&e.user_agent)?,
             "requestURI" if k8s => opt(&e.request_uri)?,
             // Native Vault audit names.
-            "auth.display_name" if !k8s => opt(&vault?.display_name)?,
-            "auth.policies" if !k8s => list(&vault?.policies),
-            "auth.entity_id" if !k8s => opt(&vault?.entity_id)?,
-            "auth.token_type" if !k8s => opt(&vault?.token_type)?,
-            "auth.metadata.role" if !k8s => opt(&vault?.role)?,
-            "request.operation" if !k8s => s(&e.raw_action),
-            "request.path" if !k8s => opt(&t.name)?,
-            "request.mount_type" if !k8s => opt(&t.resource)?,
-            "request.mount_point" if !k8s => opt(&t.group)?,
-            "request.remote_address" if !k8s => s(e.source_ips.first()?),
-            "error" if !k8s => opt(&e.reason)?,
+            "auth.display_name" if vault_src => opt(&vault?.display_name)?,
+            "auth.policies" if vault_src => list(&vault?.policies),
+            "auth.entity_id" if vault_src => opt(&vault?.entity_id)?,
+            "auth.token_type" if vault_src => opt(&vault?.token_type)?,
+            "auth.metadata.role" if vault_src => opt(&vault?.role)?,
+            "request.operation" if vault_src => s(&e.raw_action),
+            "request.path" if vault_src => opt(&t.name)?,
+            "request.mount_type" if vault_src => opt(&t.resource)?,
+            "request.mount_point" if vault_src => opt(&t.group)?,
+            "request.remote_address" if vault_src => s(e.source_ips.first()?),
+            "error" if vault_src => opt(&e.reason)?,
             // Anything else: the redacted raw record, parsed only when it can hold the field.
+            // Cloud records keep their vendor's names (`eventName`, `protoPayload.methodName`,
+            // `operationName`), as SigmaHQ's cloud rules use them.
             _ => {
                 let head = path.split('.').next().unwrap_or(path);
+                if cloud {
+                    if !has_key(&e.raw, head) {
+                        return None;
+                    }
+                    let mut found = vec![];
+                    collect(self.raw()?, path, &mut found);
+                    return flatten(found);
+                }
                 // Top-level keys this record kind never has (the other source's names) are absent;
                 // for the rest, parse only when the key is in the text.
                 let keys = if k8s { KUBERNETES_KEYS } else { VAULT_KEYS };
@@ -175,22 +205,7 @@ impl Event for SigmaView<'_, '_> {
                 }
                 let mut found = vec![];
                 collect(self.raw()?, path, &mut found);
-                return match found.len() {
-                    0 => None,
-                    1 => Some(EventValue::from(found[0])),
-                    // Through arrays: every match, flattened (`rules.resources` of all rules).
-                    _ => Some(EventValue::Array(
-                        found
-                            .into_iter()
-                            .flat_map(|v| match v {
-                                Value::Array(items) => {
-                                    items.iter().map(EventValue::from).collect::<Vec<_>>()
-                                }
-                                other => vec![EventValue::from(other)],
-                            })
-                            .collect(),
-                    )),
-                };
+                return flatten(found);
             }
         };
         Some(v)
@@ -236,6 +251,10 @@ impl Event for SigmaView<'_, '_> {
     }
 
     fn top_level_keys(&self) -> Option<Vec<Cow<'_, str>>> {
+        if is_cloud(self.ev.source) {
+            // Any key of the vendor's record may be asked for: no list to skip rules by.
+            return None;
+        }
         let keys = if self.ev.source == SourceSystem::Kubernetes {
             KUBERNETES_KEYS
         } else {
@@ -247,6 +266,9 @@ impl Event for SigmaView<'_, '_> {
     }
 
     fn visit_top_level_keys(&self, visit: &mut dyn FnMut(&str)) -> bool {
+        if is_cloud(self.ev.source) {
+            return false;
+        }
         let keys = if self.ev.source == SourceSystem::Kubernetes {
             KUBERNETES_KEYS
         } else {
@@ -278,6 +300,13 @@ impl SigmaView<'_, '_> {
 }
 
 /// Whether `"key"` occurs in the JSON text.
+fn is_cloud(s: SourceSystem) -> bool {
+    matches!(
+        s,
+        SourceSystem::Aws | SourceSystem::Azure | SourceSystem::Gcp
+    )
+}
+
 fn has_key(text: &str, key: &str) -> bool {
     let mut from = 0;
     while let Some(i) = text[from..].find(key) {
