@@ -373,6 +373,50 @@ mod tests {
             Some(Format::Vault)
         );
         assert_eq!(sniff(r#"{"hello":1}"#), None);
+        // Cloud records and envelopes, including the shapes that hold the Kubernetes and Vault
+        // keys further in.
+        assert_eq!(
+            sniff(
+                r#"{"eventSource":"secretsmanager.amazonaws.com","userIdentity":{"type":"Root"}}"#
+            ),
+            Some(Format::CloudTrail)
+        );
+        assert_eq!(sniff(r#"{"Records":[]}"#), Some(Format::CloudTrail));
+        assert_eq!(
+            sniff(
+                r#"{"protoPayload":{"request":{"@type":"x"},"x":{"type":"y"}},"resource":{"type":"audited_resource"}}"#
+            ),
+            Some(Format::GcpAudit)
+        );
+        assert_eq!(
+            sniff(r#"{"resource":{"type":"k8s_cluster"},"protoPayload":{"request":{}}}"#),
+            Some(Format::GcpAudit)
+        );
+        assert_eq!(
+            sniff(
+                r#"{"category":"kube-audit","properties":{"log":{"kind":"Event","auditID":"a"}}}"#
+            ),
+            Some(Format::AzureKeyVault)
+        );
+        assert_eq!(
+            sniff(r#"{"category":"kube-audit","properties":{"log":"{\"auditID\":\"a\"}"}}"#),
+            Some(Format::AzureKeyVault)
+        );
+        assert_eq!(
+            sniff(r#"{"records":[{"category":"AuditEvent"}]}"#),
+            Some(Format::AzureKeyVault)
+        );
+        assert_eq!(
+            sniff(
+                r#"{"messageType":"DATA_MESSAGE","logEvents":[{"message":"{\"auditID\":\"a\"}"}]}"#
+            ),
+            Some(Format::CloudWatchLogs)
+        );
+        // A Kubernetes event whose body names `properties` after its auditID stays one.
+        assert_eq!(
+            sniff(r#"{"kind":"Event","auditID":"a","requestObject":{"spec":{"properties":{}}}}"#),
+            Some(Format::K8sAudit)
+        );
         assert_eq!("vault".parse::<Format>(), Ok(Format::Vault));
         assert!("syslog".parse::<Format>().is_err());
     }
