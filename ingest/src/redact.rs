@@ -402,7 +402,58 @@ pub fn redact_unknown(v: &mut Value) -> Redactions {
     // Any `data`/`stringData` map anywhere is treated as secret data.
     redact_data_maps(v, &mut flags);
     redact_credentials(v, &mut flags);
+    redact_nested_text(v, &mut flags);
     flags
+}
+
+/// String leaves of a record of unknown shape: JSON text (an audit event that an envelope
+/// carries as a string: AKS `properties.log`, CloudWatch Logs `logEvents[].message`) is
+/// redacted as a record of its own, and credentials in URI queries go wherever they are.
+fn redact_nested_text(v: &mut Value, flags: &mut Redactions) {
+    match v {
+        Value::String(s) => {
+            if let Some(clean) = redact_json_text(s, flags) {
+                *s = clean;
+            } else if let Some(clean) = redact_uri(s) {
+                *s = clean;
+                flags.insert(Redactions::URI_CREDENTIAL);
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(|x| redact_nested_text(x, flags)),
+        Value::Object(m) => m.values_mut().for_each(|x| redact_nested_text(x, flags)),
+        _ => {}
+    }
+}
+
+/// `s` redacted as a record when it is JSON text (scrubbed when it is broken JSON text);
+/// `None` when it is not JSON text.
+fn redact_json_text(s: &str, flags: &mut Redactions) -> Option<String> {
+    let t = s.trim_start();
+    if !(t.starts_with('{') || t.starts_with('[')) {
+        return None;
+    }
+    Some(match serde_json::from_str::<Value>(t) {
+        Ok(mut inner) => {
+            flags.insert(redact_unknown(&mut inner));
+            inner.to_string()
+        }
+        Err(_) => scrub_text(t, t.len()),
+    })
+}
+
+/// A literal of broken JSON text that holds escaped JSON text: unescaped, redacted as a
+/// record of its own, escaped again; masked whole when it cannot be unescaped (cut short).
+/// `None` when it holds no escaped JSON text.
+fn scrub_embedded_literal(lit: &str) -> Option<String> {
+    if !lit.contains("\\\"") {
+        return None;
+    }
+    let Ok(inner) = serde_json::from_str::<String>(&format!("\"{lit}\"")) else {
+        return Some(REDACTED.to_string());
+    };
+    let clean = redact_json_text(&inner, &mut Redactions::default())?;
+    let quoted = serde_json::to_string(&clean).ok()?;
+    Some(quoted[1..quoted.len() - 1].to_string())
 }
 
 fn redact_data_maps(v: &mut Value, flags: &mut Redactions) {
@@ -474,7 +525,8 @@ pub fn truncate_at_char(s: &str, max: usize) -> &str {
 ///
 /// Works on JSON-ish text: every string literal that follows a `data`/`stringData`
 /// key (to the matching brace) or a credential key is masked, and so is every
-/// token-shaped or long opaque literal.
+/// token-shaped or long opaque literal. A literal holding escaped JSON text (an envelope's
+/// audit event) is redacted as a record of its own, and credentials in URI queries go.
 pub fn scrub_text(text: &str, max: usize) -> String {
     let text = truncate_at_char(text, max);
     if !text.is_ascii() {
@@ -516,12 +568,15 @@ pub fn scrub_text(text: &str, max: usize) -> String {
                         || (expecting_value && key_says_secret)
                         || is_token_shaped(lit)
                         || looks_opaque(lit));
-                out.push('"');
-                if mask {
-                    out.push_str(REDACTED);
+                let clean = if mask {
+                    Some(REDACTED.to_string())
+                } else if is_key {
+                    None
                 } else {
-                    out.push_str(lit);
-                }
+                    scrub_embedded_literal(lit).or_else(|| redact_uri(lit))
+                };
+                out.push('"');
+                out.push_str(clean.as_deref().unwrap_or(lit));
                 if j < b.len() {
                     out.push('"');
                 }
@@ -717,6 +772,64 @@ mod tests {
         assert!(!s.contains("eyJhbGciOiJIUzI1NiJ9"), "{s}");
         assert!(s.contains("\"auditID\":\"1\""), "{s}");
         assert!(s.contains("\"/x\""), "{s}");
+    }
+
+    #[test]
+    fn unknown_records_lose_values_of_embedded_events_and_uri_tokens() {
+        let event = json!({"auditID": "e", "objectRef": {"resource": "secrets"},
+            "requestURI": "/api/v1/secrets?watch=1&access_token=uri-canary",
+            "responseObject": {"kind": "Secret", "data": {"pw": "Y2FuYXJ5LWVtYmVkZGVk"}}})
+        .to_string();
+        // AKS keeps the event as text in properties.log, CloudWatch Logs in message; Azure
+        // records keep tokens in request URIs. A forced format leaves them to the dead letter.
+        let mut v = json!({"category": "kube-audit", "properties": {"log": event},
+            "logEvents": [{"message": format!("  {event}")}, {"message": "{\"data\": {\"pw\": \"cut"}],
+            "records": [{"properties": {"requestUri": "https://kv/secrets/x?api-version=7.4&access_token=az-canary"}}]});
+        let flags = redact_unknown(&mut v);
+        let t = v.to_string();
+        for leaked in ["uri-canary", "Y2FuYXJ5LWVtYmVkZGVk", "az-canary", "cut"] {
+            assert!(!t.contains(leaked), "{leaked} in {t}");
+        }
+        assert!(
+            flags.contains(Redactions::SECRET_BODY) && flags.contains(Redactions::URI_CREDENTIAL)
+        );
+        // Still readable: the embedded event is JSON text with its id.
+        let log: Value = serde_json::from_str(v["properties"]["log"].as_str().unwrap()).unwrap();
+        assert_eq!(log["auditID"], json!("e"));
+        assert_eq!(
+            log.pointer("/responseObject/data/pw"),
+            Some(&json!(REDACTED))
+        );
+        assert!(t.contains("api-version=7.4"), "{t}");
+    }
+
+    #[test]
+    fn scrub_masks_embedded_events_and_uri_tokens_in_broken_json() {
+        let event = json!({"auditID": "e", "responseObject": {"kind": "Secret",
+            "data": {"pw": "Y2FuYXJ5LWVtYmVkZGVk"}}, "requestURI": "/x?token=uri-canary"})
+        .to_string();
+        let whole = json!({"properties": {"log": event}, "time": "t"}).to_string();
+        // Cut after the embedded event (a complete literal), inside it (cut short), and
+        // inside an escape sequence.
+        let after = &whole[..whole.find("\"time\"").unwrap() + 3];
+        let inside = &whole[..whole.find("uri-canary").unwrap() + 10];
+        let escape = &whole[..whole.find("Y2Fu").unwrap() - 1];
+        for broken in [after, inside, escape] {
+            assert!(broken.contains("uri-canary"), "{broken}");
+            let s = scrub_text(broken, 10_000);
+            for leaked in ["uri-canary", "Y2FuYXJ5LWVtYmVkZGVk"] {
+                assert!(!s.contains(leaked), "{leaked} in {s}");
+            }
+        }
+        let s = scrub_text(after, 10_000);
+        assert!(s.contains(r#"\"auditID\":\"e\""#), "{s}");
+        assert!(s.contains(r#"\"/x?token=[REDACTED]\""#), "{s}");
+        let uri = r#"{"requestUri":"https://kv/secrets/x?api-version=7.4&access_token=az-canary","#;
+        let s = scrub_text(uri, 10_000);
+        assert!(
+            !s.contains("az-canary") && s.contains("api-version=7.4"),
+            "{s}"
+        );
     }
 
     #[test]
