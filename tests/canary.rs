@@ -3,29 +3,59 @@
 
 mod common;
 
-use common::{alerts, fixtures, run, stderr, stdout};
+use std::path::Path;
+use std::process::Output;
+
+use common::{alerts, canaries, fixtures, run, stderr, stdout};
+use secretwatch_ingest::Format;
+
+/// `scan` of `files` with `args` before them, logging at the most verbose level.
+/// Returns the run, its stdout, stderr and dead-letter file.
+fn scan(dir: &Path, args: &[&str], files: &[&Path]) -> (Output, String, String, String) {
+    let dl = dir.join("dead-letter.jsonl");
+    let _ = std::fs::remove_file(&dl);
+    let mut argv = vec!["scan", "--dead-letter", dl.to_str().unwrap()];
+    argv.extend_from_slice(args);
+    argv.extend(files.iter().map(|f| f.to_str().unwrap()));
+    let out = run(dir, &argv, None, &[("RUST_LOG", "trace")]);
+    assert!(out.status.success(), "{argv:?}: {}", stderr(&out));
+    let dead = std::fs::read_to_string(&dl).unwrap_or_default();
+    let (so, se) = (stdout(&out), stderr(&out));
+    (out, so, se, dead)
+}
+
+fn assert_no_canary(what: &str, so: &str, se: &str, dead: &str) {
+    for c in &canaries() {
+        assert!(!so.contains(c.as_str()), "{what}: canary {c} on stdout");
+        assert!(!se.contains(c.as_str()), "{what}: canary {c} on stderr");
+        assert!(
+            !dead.contains(c.as_str()),
+            "{what}: canary {c} in dead-letter"
+        );
+    }
+}
+
+/// The number before `label` in the summary line that starts with `line` ("32 records").
+fn summary_count(se: &str, line: &str, label: &str) -> u64 {
+    let l = se
+        .lines()
+        .find(|l| l.starts_with(line))
+        .unwrap_or_else(|| panic!("no summary line {line:?}: {se}"));
+    let before = l
+        .split(label)
+        .next()
+        .unwrap_or_else(|| panic!("no {label:?} in {l}"));
+    let n = before.trim_end().rsplit([' ', ':']).next().unwrap();
+    n.parse()
+        .unwrap_or_else(|e| panic!("{label:?} in {l}: {n:?}: {e}"))
+}
 
 #[test]
 fn planted_canaries_never_leak() {
     let dir = tempfile::tempdir().unwrap();
-    let dl = dir.path().join("dead-letter.jsonl");
     let k8s = fixtures().join("canary-k8s.jsonl");
     let vault = fixtures().join("canary-vault.jsonl");
-    let out = run(
-        dir.path(),
-        &[
-            "scan",
-            "--dead-letter",
-            dl.to_str().unwrap(),
-            k8s.to_str().unwrap(),
-            vault.to_str().unwrap(),
-        ],
-        None,
-        &[("RUST_LOG", "trace")],
-    );
-    assert!(out.status.success(), "{}", stderr(&out));
-    let (so, se) = (stdout(&out), stderr(&out));
-    let dead = std::fs::read_to_string(&dl).expect("bad canary records reach the dead-letter file");
+    let (out, so, se, dead) = scan(dir.path(), &[], &[&k8s, &vault]);
 
     // The planted records did flow: secret values were found and alerted on, bad ones dead-lettered.
     let got = alerts(&out);
@@ -41,17 +71,100 @@ fn planted_canaries_never_leak() {
     );
     assert_eq!(dead.lines().count(), 5, "{dead}");
     assert!(se.contains("bad records: 5"), "{se}");
+    assert_no_canary("k8s and vault", &so, &se, &dead);
+}
 
-    let canaries: Vec<String> = std::fs::read_to_string(fixtures().join("canaries.txt"))
-        .unwrap()
-        .lines()
-        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
-        .map(str::to_string)
-        .collect();
-    assert!(canaries.len() >= 10);
-    for c in &canaries {
-        assert!(!so.contains(c.as_str()), "canary {c} on stdout");
-        assert!(!se.contains(c.as_str()), "canary {c} on stderr");
-        assert!(!dead.contains(c.as_str()), "canary {c} in dead-letter");
+/// CloudTrail, Key Vault and Secret Manager records and the EKS/AKS/GKE envelopes, each
+/// sniffed per record.
+#[test]
+fn planted_cloud_canaries_never_leak() {
+    let dir = tempfile::tempdir().unwrap();
+    let cloud = fixtures().join("canary-cloud.jsonl");
+    let (out, so, se, dead) = scan(dir.path(), &["--format", "auto"], &[&cloud]);
+
+    // Every record became events of its source (BatchGetSecretValue of two secrets is two
+    // events, each envelope one Kubernetes event) or went to the dead letter.
+    assert!(
+        se.contains("12 records, 10 events (aws 4, azure 1, gcp 2, kubernetes 3)"),
+        "{se}"
+    );
+    assert!(se.contains("10 with secret values redacted"), "{se}");
+    assert!(se.contains("bad records: 3"), "{se}");
+    assert_eq!(dead.lines().count(), 3, "{dead}");
+    // Each source's values were found and alerted on.
+    let got = alerts(&out);
+    let secret_values = |source: &str, event: Option<&str>| {
+        got.iter().any(|a| {
+            a["rule"] == "secret-values-in-audit-log"
+                && a["source"] == source
+                && event.is_none_or(|id| a["event_ids"].as_array().unwrap().contains(&id.into()))
+        })
+    };
+    for source in ["aws", "azure", "gcp"] {
+        assert!(secret_values(source, None), "no {source} alert: {so}");
     }
+    for envelope in ["cloud-canary-aks", "cloud-canary-eks", "cloud-canary-gke"] {
+        assert!(
+            secret_values("kubernetes", Some(envelope)),
+            "no alert on {envelope}: {so}"
+        );
+    }
+    assert_no_canary("cloud", &so, &se, &dead);
+}
+
+/// A format set by hand (`--format`, a Kafka topic's, `/ingest/{format}`) that does not match
+/// the records sends the others, envelopes included, to the dead letter; so does a record cut
+/// short. Their values stay out of it all the same.
+#[test]
+fn canaries_never_leak_from_records_of_another_format_or_cut_short() {
+    let dir = tempfile::tempdir().unwrap();
+    let all: Vec<_> = [
+        "canary-k8s.jsonl",
+        "canary-vault.jsonl",
+        "canary-cloud.jsonl",
+    ]
+    .iter()
+    .map(|f| fixtures().join(f))
+    .collect();
+    let files: Vec<&Path> = all.iter().map(|p| p.as_path()).collect();
+    for &format in Format::NAMES {
+        let (_, so, se, dead) = scan(dir.path(), &["--format", format], &files);
+        let what = format!("--format {format}");
+        assert_eq!(summary_count(&se, "scanned", "records"), 32, "{what}: {se}");
+        let (events, bad) = (
+            summary_count(&se, "scanned", "events"),
+            summary_count(&se, "bad records", "("),
+        );
+        assert!(events > 0, "{what}: {se}");
+        assert_eq!(dead.lines().count() as u64, bad, "{what}: {dead}");
+        if format == "auto" {
+            assert_eq!((events, bad), (23, 8), "{se}");
+        } else {
+            assert!(bad > 8, "{what}: other formats' records are bad: {se}");
+        }
+        assert_no_canary(&what, &so, &se, &dead);
+    }
+
+    // Every record of every fixture cut at seven points: broken JSON, dead-lettered as text.
+    let mut cut = String::new();
+    let mut n = 0;
+    for f in &all {
+        for line in std::fs::read_to_string(f).unwrap().lines() {
+            for k in 1..8 {
+                let mut end = line.len() * k / 8;
+                while !line.is_char_boundary(end) {
+                    end -= 1;
+                }
+                cut.push_str(&line[..end]);
+                cut.push('\n');
+                n += 1;
+            }
+        }
+    }
+    let cut_file = dir.path().join("cut.jsonl");
+    std::fs::write(&cut_file, cut).unwrap();
+    let (_, so, se, dead) = scan(dir.path(), &[], &[&cut_file]);
+    assert_eq!(summary_count(&se, "bad records", "("), n, "{se}");
+    assert_eq!(dead.lines().count() as u64, n, "{dead}");
+    assert_no_canary("records cut short", &so, &se, &dead);
 }

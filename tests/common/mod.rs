@@ -21,6 +21,19 @@ pub fn fixtures() -> PathBuf {
     root().join("tests/fixtures")
 }
 
+/// The values planted in the canary fixtures (`tests/fixtures/canaries.txt`), every format's.
+pub fn canaries() -> Vec<String> {
+    let list: Vec<String> = std::fs::read_to_string(fixtures().join("canaries.txt"))
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(str::to_string)
+        .collect();
+    // 12 of Kubernetes and Vault, 17 of the cloud formats and managed-Kubernetes envelopes.
+    assert!(list.len() >= 29, "{list:?}");
+    list
+}
+
 /// Run the binary with `args` in `cwd`, optional stdin.
 pub fn run(cwd: &Path, args: &[&str], stdin: Option<&[u8]>, env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(bin());
