@@ -252,18 +252,95 @@ output = {{ type = "ocsf", file = "{o}" }}
         assert_eq!(status, 200, "{answer}");
         answers.push_str(&answer);
     }
-    wait_for("the secret-values alert", || {
-        std::fs::read_to_string(data.join("alerts.jsonl"))
-            .unwrap_or_default()
-            .contains("secret-values-in-audit-log")
+    // The cloud records, each through its format's endpoint; a format's bad record goes with
+    // its good ones, so every answer says what was accepted and rejected.
+    let cloud = std::fs::read_to_string(common::fixtures().join("canary-cloud.jsonl")).unwrap();
+    let format_of = |line: &str| {
+        [
+            ("\"logEvents\"", "cloudwatch-logs"),
+            ("\"eventSource\"", "cloudtrail"),
+            ("\"protoPayload\"", "gcp-audit"),
+            ("\"category\"", "azure-keyvault"),
+        ]
+        .into_iter()
+        .find(|(key, _)| line.contains(key))
+        .unwrap_or_else(|| panic!("which format: {line}"))
+        .1
+    };
+    // (format, events accepted, records rejected): BatchGetSecretValue of two secrets is two
+    // events; the AKS record is an Azure resource log, GKE's a Cloud Audit Log entry.
+    for (format, accepted, rejected) in [
+        ("cloudtrail", 4, 1),
+        ("gcp-audit", 3, 1),
+        ("azure-keyvault", 2, 1),
+        ("cloudwatch-logs", 1, 0),
+    ] {
+        let body: String = cloud
+            .lines()
+            .filter(|l| format_of(l) == format)
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let path = format!("/ingest/{format}");
+        let (status, answer) = http(&addr, "POST", &path, Some(TOKEN), &body);
+        assert_eq!(status, 200, "{format}: {answer}");
+        let a: serde_json::Value = serde_json::from_str(&answer).unwrap();
+        assert_eq!(
+            (a["accepted"].as_u64(), a["rejected"].as_u64()),
+            (Some(accepted), Some(rejected)),
+            "{format}: {answer}"
+        );
+        answers.push_str(&answer);
+    }
+    // The same records to the Kubernetes webhook by mistake: all rejected, dead-lettered.
+    let (status, answer) = http(&addr, "POST", "/ingest/k8s-audit", Some(TOKEN), &cloud);
+    assert_eq!(status, 400, "{answer}");
+    answers.push_str(&answer);
+    // Secret values were found in every source's records, envelopes included.
+    wait_for("the secret-values alerts of every source", || {
+        let alerts = std::fs::read_to_string(data.join("alerts.jsonl")).unwrap_or_default();
+        let secret_values: Vec<serde_json::Value> = alerts
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .filter(|a| a["rule"] == "secret-values-in-audit-log")
+            .collect();
+        let of = |source: &str| secret_values.iter().any(|a| a["source"] == source);
+        let on = |id: &str| {
+            secret_values
+                .iter()
+                .any(|a| a["event_ids"].as_array().unwrap().contains(&id.into()))
+        };
+        ["kubernetes", "vault", "aws", "azure", "gcp"]
+            .into_iter()
+            .all(of)
+            && ["cloud-canary-aks", "cloud-canary-eks", "cloud-canary-gke"]
+                .into_iter()
+                .all(on)
     });
-    wait_for("the alert at the webhook and events at the HEC", || {
-        let got = receiver.requests();
-        got.iter().any(|r| r.path == "/hook")
-            && got.iter().any(|r| r.path == "/services/collector/event")
-    });
-    wait_for("the OCSF file", || {
-        std::fs::read_to_string(&ocsf).is_ok_and(|t| t.contains("\"class_uid\":6003"))
+    // The events of those alerts, every source's, forwarded to the HEC and the OCSF file.
+    let alerted: Vec<String> = std::fs::read_to_string(data.join("alerts.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|a| a["rule"] == "secret-values-in-audit-log")
+        .flat_map(|a| a["event_ids"].as_array().unwrap().clone())
+        .map(|id| id.to_string())
+        .collect();
+    wait_for(
+        "the alert at the webhook and the alerted events at the HEC",
+        || {
+            let got = receiver.requests();
+            let hec: String = got
+                .iter()
+                .filter(|r| r.path == "/services/collector/event")
+                .map(|r| String::from_utf8_lossy(&r.body).into_owned())
+                .collect();
+            got.iter().any(|r| r.path == "/hook") && alerted.iter().all(|id| hec.contains(id))
+        },
+    );
+    wait_for("the alerted events in the OCSF file", || {
+        std::fs::read_to_string(&ocsf).is_ok_and(|t| {
+            t.contains("\"class_uid\":6003") && alerted.iter().all(|id| t.contains(id))
+        })
     });
     let (_, metrics) = http(&addr, "GET", "/metrics", None, "");
     answers.push_str(&metrics);
@@ -300,6 +377,18 @@ output = {{ type = "ocsf", file = "{o}" }}
     assert_eq!(status, 200, "{rows}");
     assert!(rows.contains("\"rows\":[["), "{rows}");
     answers.push_str(&rows);
+    // Every accepted event is stored, of each source (Kubernetes: 10 of canary-k8s, 3 of the
+    // envelopes).
+    let by_source =
+        r#"{"sql":"SELECT source, count(*) AS n FROM events GROUP BY source ORDER BY source"}"#;
+    let stored_by_source = |addr: &str| {
+        let (status, rows) = http(addr, "POST", "/api/query", None, by_source);
+        assert_eq!(status, 200, "{rows}");
+        let r: serde_json::Value = serde_json::from_str(&rows).unwrap();
+        r["rows"].to_string()
+    };
+    let expected = r#"[["aws",4],["azure",1],["gcp",2],["kubernetes",13],["vault",3]]"#;
+    assert_eq!(stored_by_source(&addr), expected);
     assert!(Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -316,6 +405,7 @@ output = {{ type = "ocsf", file = "{o}" }}
             stored.contains("\"rows\":[["),
             "events were flushed: {stored}"
         );
+        assert_eq!(stored_by_source(&again.addr), expected);
         answers.push_str(&stored);
     }
 
@@ -364,17 +454,15 @@ output = {{ type = "ocsf", file = "{o}" }}
         .find(|(n, _)| *n == "dead-letter.jsonl")
         .unwrap()
         .1;
-    assert!(
-        dead.lines().count() >= 4,
-        "bad canary records were dead-lettered"
+    // 5 bad of canary-k8s and canary-vault, 3 of canary-cloud, all of it at the webhook.
+    assert_eq!(
+        dead.lines().count(),
+        5 + 3 + cloud.lines().count(),
+        "bad canary records were dead-lettered: {dead}"
     );
-    let canaries = std::fs::read_to_string(common::fixtures().join("canaries.txt")).unwrap();
-    for c in canaries
-        .lines()
-        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
-    {
+    for c in &common::canaries() {
         for (name, text) in &outputs {
-            assert!(!text.contains(c), "canary {c} in {name}");
+            assert!(!text.contains(c.as_str()), "canary {c} in {name}");
         }
     }
 }
