@@ -418,6 +418,23 @@ fn the_openapi_document_names_every_route() {
             );
         }
     }
+    // The ingest formats are the parser's, and each is a route the service answers.
+    let formats = &paths["/ingest/{format}"]["post"]["parameters"][0];
+    assert_eq!(formats["name"], "format");
+    assert_eq!(
+        formats["schema"]["enum"],
+        serde_json::json!(secretwatch_ingest::Format::NAMES),
+        "the OpenAPI document lists other ingest formats than Format::NAMES"
+    );
+    let ingest = |format: &str| {
+        let path = format!("/ingest/{format}");
+        http(&server.addr, "POST", &path, Some(common::server::TOKEN), "")
+    };
+    for format in secretwatch_ingest::Format::NAMES {
+        let (status, answer) = ingest(format);
+        assert_eq!(status, 200, "{format}: {answer}");
+    }
+    assert_eq!(ingest("no-such-format").0, 404);
 }
 
 #[test]
