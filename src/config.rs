@@ -66,6 +66,16 @@ pub struct KafkaConfig {
     /// `ssl.key.password`, from the environment or a file.
     #[serde(default)]
     pub ssl_key_password: Option<SecretSource>,
+    /// Several instances share the work (scale-out): detection state is kept per partition
+    /// and written to `changelog_topic`, so a partition that moves to another instance takes
+    /// its baselines and windows with it. The input topics must be keyed by principal and
+    /// have equal partition counts.
+    #[serde(default)]
+    pub scale_out: bool,
+    /// Compacted topic of the per-partition state (default `<group_id>-changelog`); created
+    /// when missing.
+    #[serde(default)]
+    pub changelog_topic: Option<String>,
     /// Any other librdkafka property: `security.protocol`, `sasl.mechanism`, `sasl.username`,
     /// `ssl.ca.location`, `ssl.certificate.location`, `ssl.key.location`, `client.id`...
     #[serde(default)]
@@ -112,12 +122,32 @@ impl KafkaConfig {
         !self.brokers.trim().is_empty()
     }
 
+    pub fn changelog(&self) -> String {
+        self.changelog_topic
+            .clone()
+            .unwrap_or_else(|| format!("{}-changelog", self.group_id))
+    }
+
     fn validate(&self, errs: &mut Vec<String>) {
         if !self.enabled() {
             if !self.topics.is_empty() {
                 errs.push("kafka.brokers: topics are set but no brokers".into());
             }
             return;
+        }
+        if self.scale_out {
+            if let Some(s) = self.properties.get("partition.assignment.strategy") {
+                if s != "range" {
+                    errs.push(format!("kafka.properties.partition.assignment.strategy: scale-out needs \"range\" (the same partition number of every topic to one instance), not {s:?}"));
+                }
+            }
+            if self
+                .changelog_topic
+                .as_deref()
+                .is_some_and(|t| t.trim().is_empty())
+            {
+                errs.push("kafka.changelog_topic: must not be empty".into());
+            }
         }
         if self.topics.is_empty() {
             errs.push("kafka.topics: name at least one topic".into());

@@ -19,10 +19,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, RebalanceProtocol};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::statistics::Statistics;
+use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use serde::Deserialize;
 use tracing::{info, warn};
@@ -52,6 +53,8 @@ pub type Offsets = HashMap<(Arc<str>, i32), i64>;
 /// Events of consecutive messages, with the offsets they cover.
 pub struct KafkaBatch {
     pub events: Vec<AccessEvent<'static>>,
+    /// Where each event came from (topic, partition, message offset), one per event.
+    pub origins: Vec<(Arc<str>, i32, i64)>,
     /// Next offset per partition once this batch is processed.
     pub offsets: Vec<(Arc<str>, i32, i64)>,
     pub messages: u64,
@@ -108,10 +111,31 @@ fn tpl_of(offsets: &Offsets, only: Option<&TopicPartitionList>) -> TopicPartitio
     tpl
 }
 
-/// librdkafka callbacks: statistics (lag) and rebalances (commit before revoke).
+/// What the service does when partitions move between the members of the group: state kept
+/// per partition is restored before a partition is read, and dropped when it is taken away.
+/// Both run on the consumer's thread, inside the rebalance.
+pub trait PartitionHook: Send + Sync {
+    /// Partitions about to be assigned; answers where to start reading some of them (the
+    /// offsets their restored state covers). The others start from the committed offset.
+    fn assigned(&self, partitions: &[(String, i32)]) -> HashMap<(String, i32), i64>;
+    /// Partitions about to be taken away.
+    fn revoked(&self, partitions: &[(String, i32)]);
+}
+
+/// librdkafka callbacks: statistics (lag) and rebalances (commit before revoke, the hook).
 pub struct SourceContext {
     stats: Arc<KafkaStats>,
     committer: Arc<Committer>,
+    hook: Option<Arc<dyn PartitionHook>>,
+    /// Partitions revoked since the run loop last looked (their unsent events are dropped).
+    revoked: Mutex<Vec<(String, i32)>>,
+}
+
+fn partitions_of(tpl: &TopicPartitionList) -> Vec<(String, i32)> {
+    tpl.elements()
+        .iter()
+        .map(|e| (e.topic().to_string(), e.partition()))
+        .collect()
 }
 
 impl ClientContext for SourceContext {
@@ -131,36 +155,84 @@ impl ClientContext for SourceContext {
 }
 
 impl ConsumerContext for SourceContext {
-    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        self.stats.rebalances.fetch_add(1, Ordering::Relaxed);
-        if let Rebalance::Revoke(revoked) = rebalance {
-            // Commit what is safe for the partitions we lose; the rest is re-read by their
-            // next owner (duplicates with the same alert ids, never a loss).
-            let tpl = tpl_of(&self.committer.snapshot(), Some(revoked));
-            if tpl.count() > 0 {
-                match consumer.commit(&tpl, CommitMode::Sync) {
-                    Ok(()) => {
-                        self.stats.commits.fetch_add(1, Ordering::Relaxed);
-                    }
-                    Err(e) => {
-                        self.stats.commit_failures.fetch_add(1, Ordering::Relaxed);
-                        warn!(error = %e, "Kafka commit before revoke failed.");
+    fn rebalance(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        err: RDKafkaRespErr,
+        tpl: &mut TopicPartitionList,
+    ) {
+        let cooperative = matches!(
+            consumer.rebalance_protocol(),
+            RebalanceProtocol::Cooperative
+        );
+        match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                self.stats.rebalances.fetch_add(1, Ordering::Relaxed);
+                if let Some(hook) = &self.hook {
+                    for ((topic, partition), next) in hook.assigned(&partitions_of(tpl)) {
+                        if let Err(e) =
+                            tpl.set_partition_offset(&topic, partition, Offset::Offset(next))
+                        {
+                            warn!(error = %e, %topic, partition, "Cannot set where a restored partition starts.");
+                        }
                     }
                 }
+                let res = if cooperative {
+                    consumer.incremental_assign(tpl)
+                } else {
+                    consumer.assign(tpl)
+                };
+                match res {
+                    Ok(()) => info!(partitions = tpl.count(), "Kafka partitions assigned."),
+                    Err(e) => warn!(error = %e, "Kafka partition assignment failed."),
+                }
             }
-            info!(partitions = revoked.count(), "Kafka partitions revoked.");
-        }
-    }
-
-    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        if let Rebalance::Assign(tpl) = rebalance {
-            info!(partitions = tpl.count(), "Kafka partitions assigned.");
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+                self.stats.rebalances.fetch_add(1, Ordering::Relaxed);
+                // Commit what is safe for the partitions we lose; the rest is re-read by their
+                // next owner (duplicates with the same alert ids, never a loss).
+                let safe = tpl_of(&self.committer.snapshot(), Some(tpl));
+                if safe.count() > 0 {
+                    match consumer.commit(&safe, CommitMode::Sync) {
+                        Ok(()) => {
+                            self.stats.commits.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Err(e) => {
+                            self.stats.commit_failures.fetch_add(1, Ordering::Relaxed);
+                            warn!(error = %e, "Kafka commit before revoke failed.");
+                        }
+                    }
+                }
+                let parts = partitions_of(tpl);
+                if let Some(hook) = &self.hook {
+                    hook.revoked(&parts);
+                }
+                self.revoked
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .extend(parts);
+                let res = if cooperative {
+                    consumer.incremental_unassign(tpl)
+                } else {
+                    consumer.unassign()
+                };
+                if let Err(e) = res {
+                    warn!(error = %e, "Kafka partition revocation failed.");
+                }
+                info!(partitions = tpl.count(), "Kafka partitions revoked.");
+            }
+            other => {
+                warn!(error = ?other, "Kafka rebalance error.");
+                if let Err(e) = consumer.unassign() {
+                    warn!(error = %e, "Kafka unassign after a rebalance error failed.");
+                }
+            }
         }
     }
 }
 
 /// Settings of the source besides the client's own properties.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SourceSettings {
     /// Topic name and the format of its messages.
     pub topics: Vec<(String, Format)>,
@@ -168,6 +240,8 @@ pub struct SourceSettings {
     pub batch_max: usize,
     /// Longest a partial batch waits for more messages.
     pub linger: Duration,
+    /// State per partition: restored when a partition is assigned, dropped when revoked.
+    pub hook: Option<Arc<dyn PartitionHook>>,
 }
 
 pub struct KafkaSource {
@@ -206,6 +280,8 @@ impl KafkaSource {
             .create_with_context(SourceContext {
                 stats: stats.clone(),
                 committer: committer.clone(),
+                hook: settings.hook.clone(),
+                revoked: Mutex::new(Vec::new()),
             })
             .map_err(KafkaSourceError::Create)?;
         let names: Vec<&str> = settings.topics.iter().map(|(t, _)| t.as_str()).collect();
@@ -256,6 +332,19 @@ impl KafkaSource {
         let mut batch_started = Instant::now();
         while !stop.load(Ordering::Relaxed) {
             let polled = self.consumer.poll(Duration::from_millis(50));
+            // Events not yet handed over from partitions taken away in that poll's rebalance:
+            // their next owner reads them again from its restored position.
+            let revoked = std::mem::take(
+                &mut *self
+                    .consumer
+                    .context()
+                    .revoked
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner()),
+            );
+            if !revoked.is_empty() {
+                batch.drop_partitions(&revoked);
+            }
             match polled {
                 None => {}
                 Some(Err(e)) => {
@@ -361,6 +450,7 @@ struct TopicState<'o> {
 #[derive(Default)]
 struct Builder {
     events: Vec<AccessEvent<'static>>,
+    origins: Vec<(Arc<str>, i32, i64)>,
     offsets: HashMap<(Arc<str>, i32), i64>,
     messages: u64,
     bad: u64,
@@ -378,6 +468,7 @@ impl Builder {
         payload: &[u8],
     ) {
         self.messages += 1;
+        let before = self.events.len();
         let events = &mut self.events;
         let res = match std::str::from_utf8(payload) {
             Err(_) => decoder.bad_bytes(payload, source, offset as u64),
@@ -388,6 +479,9 @@ impl Builder {
         if let Err(e) = res {
             warn!(error = %e, "Dead-letter write failed.");
         }
+        for _ in before..self.events.len() {
+            self.origins.push((topic.clone(), partition, offset));
+        }
         match self.offsets.get_mut(&(topic.clone(), partition)) {
             Some(next) => *next = (*next).max(offset + 1),
             None => {
@@ -396,9 +490,23 @@ impl Builder {
         }
     }
 
+    /// Forget what was read from these partitions.
+    fn drop_partitions(&mut self, gone: &[(String, i32)]) {
+        let is_gone = |t: &str, p: i32| gone.iter().any(|(gt, gp)| gt == t && *gp == p);
+        let mut i = 0;
+        self.events.retain(|_| {
+            let (t, p, _) = &self.origins[i];
+            i += 1;
+            !is_gone(t, *p)
+        });
+        self.origins.retain(|(t, p, _)| !is_gone(t, *p));
+        self.offsets.retain(|(t, p), _| !is_gone(t, *p));
+    }
+
     fn finish(self) -> KafkaBatch {
         KafkaBatch {
             events: self.events,
+            origins: self.origins,
             offsets: self
                 .offsets
                 .into_iter()

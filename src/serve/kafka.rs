@@ -16,7 +16,7 @@ use crate::serve::metrics::Metrics;
 use crate::serve::pipeline::Batch;
 
 /// librdkafka properties of the consumer, credentials loaded.
-fn properties(cfg: &KafkaConfig) -> Result<Vec<(String, String)>> {
+pub fn properties(cfg: &KafkaConfig) -> Result<Vec<(String, String)>> {
     let mut p: Vec<(String, String)> = vec![
         ("bootstrap.servers".into(), cfg.brokers.clone()),
         ("auto.offset.reset".into(), cfg.start_from.clone()),
@@ -26,6 +26,9 @@ fn properties(cfg: &KafkaConfig) -> Result<Vec<(String, String)>> {
         ),
         ("client.id".into(), "secretwatch".into()),
     ];
+    if cfg.scale_out {
+        p.push(("partition.assignment.strategy".into(), "range".into()));
+    }
     for (k, v) in &cfg.properties {
         p.retain(|(key, _)| key != k);
         p.push((k.clone(), v.clone()));
@@ -45,7 +48,10 @@ fn properties(cfg: &KafkaConfig) -> Result<Vec<(String, String)>> {
     Ok(p)
 }
 
-pub fn open(cfg: &KafkaConfig) -> Result<KafkaSource> {
+pub fn open(
+    cfg: &KafkaConfig,
+    hook: Option<Arc<dyn secretwatch_ingest::kafka::PartitionHook>>,
+) -> Result<KafkaSource> {
     let settings = SourceSettings {
         topics: cfg
             .topics
@@ -54,6 +60,7 @@ pub fn open(cfg: &KafkaConfig) -> Result<KafkaSource> {
             .collect(),
         batch_max: cfg.batch_max,
         linger: std::time::Duration::from_millis(cfg.linger_ms),
+        hook,
     };
     let source = KafkaSource::new(&properties(cfg)?, &cfg.group_id, settings)
         .with_context(|| format!("kafka ({})", cfg.brokers))?;
@@ -79,6 +86,7 @@ pub fn consume(
         metrics.queue_batches.fetch_add(1, Ordering::Relaxed);
         tx.blocking_send(Batch {
             kafka: b.offsets,
+            origins: b.origins,
             ..Batch::of(b.events)
         })
         .is_ok()

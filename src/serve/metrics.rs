@@ -23,6 +23,12 @@ pub struct Metrics {
     pub kafka: std::sync::OnceLock<std::sync::Arc<KafkaStats>>,
     /// Scheduled reports.
     pub reports: std::sync::Arc<crate::report::schedule::ReportCounters>,
+    /// Scale-out: Kafka partitions (shards) whose state this instance holds.
+    pub assigned_shards: AtomicI64,
+    pub state_restores: AtomicU64,
+    pub state_restore_failures: AtomicU64,
+    pub state_snapshots: AtomicU64,
+    pub state_snapshot_failures: AtomicU64,
 }
 
 impl Metrics {
@@ -114,6 +120,26 @@ impl Metrics {
                     c(&self.reports.mailed),
                 ),
                 (
+                    "secretwatch_state_restores_total",
+                    "Scale-out: shard states restored from the changelog topic.",
+                    c(&self.state_restores),
+                ),
+                (
+                    "secretwatch_state_restore_failures_total",
+                    "Scale-out: shard states that could not be restored (the shard started empty).",
+                    c(&self.state_restore_failures),
+                ),
+                (
+                    "secretwatch_state_snapshots_total",
+                    "Scale-out: shard states written to the changelog topic.",
+                    c(&self.state_snapshots),
+                ),
+                (
+                    "secretwatch_state_snapshot_failures_total",
+                    "Scale-out: shard states not written (their offsets stay uncommitted).",
+                    c(&self.state_snapshot_failures),
+                ),
+                (
                     "secretwatch_report_mail_failures_total",
                     "Scheduled report mails given up after retries (the files stay on disk).",
                     c(&self.reports.mail_failed),
@@ -135,6 +161,11 @@ impl Metrics {
             out,
             "# HELP secretwatch_queue_batches Batches waiting for detection.\n# TYPE secretwatch_queue_batches gauge\nsecretwatch_queue_batches {}",
             self.queue_batches.load(Ordering::Relaxed).max(0)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP secretwatch_kafka_assigned_shards Scale-out: Kafka partitions whose detection state this instance holds.\n# TYPE secretwatch_kafka_assigned_shards gauge\nsecretwatch_kafka_assigned_shards {}",
+            self.assigned_shards.load(Ordering::Relaxed).max(0)
         );
         render_sinks(&mut out, sinks);
         if let Some(k) = self.kafka.get() {

@@ -3,6 +3,7 @@
 //! data dir, state saved at shutdown (SIGTERM or Ctrl-C).
 
 mod api;
+pub(crate) mod changelog;
 mod http;
 mod kafka;
 mod metrics;
@@ -89,16 +90,35 @@ pub fn run(cfg: Config, files: Vec<PathBuf>) -> Result<()> {
             cfg.detect.baseline.learning_days,
         )),
     };
+    let (tx, rx) = tokio::sync::mpsc::channel::<Batch>(cfg.serve.queue_batches);
+    // Scale-out: state per partition in the changelog topic, restored when partitions move.
+    let changelog = if cfg.kafka.enabled() && cfg.kafka.scale_out {
+        let topics: Vec<String> = cfg.kafka.topics.iter().map(|t| t.name.clone()).collect();
+        Some(Arc::new(changelog::Changelog::open(
+            &kafka::properties(&cfg.kafka)?,
+            &cfg.kafka.group_id,
+            &cfg.kafka.changelog(),
+            &topics,
+        )?))
+    } else {
+        None
+    };
     // Kafka: subscribed before detection starts, so a bad broker setting stops the start.
     let kafka_source = if cfg.kafka.enabled() {
-        let s = kafka::open(&cfg.kafka)?;
+        let hook = changelog.as_ref().map(|c| {
+            Arc::new(changelog::Hook {
+                changelog: c.clone(),
+                tx: tx.downgrade(),
+                metrics: metrics.clone(),
+            }) as Arc<dyn secretwatch_ingest::kafka::PartitionHook>
+        });
+        let s = kafka::open(&cfg.kafka, hook)?;
         let _ = metrics.kafka.set(s.stats.clone());
         Some(s)
     } else {
         None
     };
     let committer = kafka_source.as_ref().map(|s| s.committer.clone());
-    let (tx, rx) = tokio::sync::mpsc::channel::<Batch>(cfg.serve.queue_batches);
     let detection = {
         let mut checkpoint = std::time::Duration::from_secs(cfg.serve.checkpoint_seconds);
         if cfg.kafka.enabled() {
@@ -115,6 +135,7 @@ pub fn run(cfg: Config, files: Vec<PathBuf>) -> Result<()> {
             detect: cfg.detect.clone(),
             store: store.clone(),
             events: events_store.clone(),
+            shards: changelog.map(changelog::Shards::new),
         };
         std::thread::Builder::new()
             .name("detection".into())

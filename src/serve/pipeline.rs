@@ -16,26 +16,50 @@ use secretwatch_ingest::AccessEvent;
 use tokio::sync::mpsc::Receiver;
 use tracing::info;
 
+use crate::serve::changelog::{Shards, Snapshot};
 use crate::serve::metrics::Metrics;
 
 /// Events of one request, file chunk or run of Kafka messages.
 pub struct Batch {
     pub events: Vec<AccessEvent<'static>>,
+    /// Kafka in scale-out: (topic, partition, offset) of each event; empty otherwise.
+    pub origins: Vec<(Arc<str>, i32, i64)>,
     /// Kafka: next offset per partition once these events are processed.
     pub kafka: Vec<(Arc<str>, i32, i64)>,
     /// Followed files: where reading stands once these events are processed.
     pub tail: Vec<(String, TailPos)>,
     /// Not events: reload the rules (SIGHUP, a rule file changed), keeping all state.
     pub reload: bool,
+    /// Scale-out: shards now held, with their restored state.
+    pub assign: Vec<(i32, Option<Snapshot>)>,
+    /// Scale-out: shards no longer held.
+    pub revoke: Vec<i32>,
 }
 
 impl Batch {
     pub fn of(events: Vec<AccessEvent<'static>>) -> Batch {
         Batch {
             events,
+            origins: Vec::new(),
             kafka: Vec::new(),
             tail: Vec::new(),
             reload: false,
+            assign: Vec::new(),
+            revoke: Vec::new(),
+        }
+    }
+
+    pub fn assign(assign: Vec<(i32, Option<Snapshot>)>) -> Batch {
+        Batch {
+            assign,
+            ..Batch::of(Vec::new())
+        }
+    }
+
+    pub fn revoke(revoke: Vec<i32>) -> Batch {
+        Batch {
+            revoke,
+            ..Batch::of(Vec::new())
         }
     }
 
@@ -63,6 +87,8 @@ pub struct Outputs {
     pub store: Arc<crate::serve::store::Store>,
     /// Every event for SQL, flushed to Parquet with each checkpoint.
     pub events: Arc<crate::serve::sql::EventStore>,
+    /// Scale-out: detection state per Kafka partition, kept in the changelog topic.
+    pub shards: Option<Shards>,
 }
 
 /// New rules from the same places; a rule set that does not load leaves the running one in place.
@@ -99,6 +125,7 @@ pub fn run(mut engine: Engine, mut rx: Receiver<Batch>, out: Outputs) -> Result<
         detect,
         store,
         events,
+        mut shards,
     } = out;
     let file = OpenOptions::new()
         .create(true)
@@ -127,7 +154,11 @@ pub fn run(mut engine: Engine, mut rx: Receiver<Batch>, out: Outputs) -> Result<
     let mut processed = Offsets::new();
     // Followed files: positions saved beside the state that covers them.
     let mut tail = TailOffsets::load(&state_dir);
-    let save = |engine: &Engine, processed: &Offsets, tail: &TailOffsets| -> Result<()> {
+    let save = |engine: &Engine,
+                shards: &mut Option<Shards>,
+                processed: &Offsets,
+                tail: &TailOffsets|
+     -> Result<()> {
         // Stored events first: a committed offset never points past what is on disk.
         let flushed = events
             .flush()
@@ -143,22 +174,62 @@ pub fn run(mut engine: Engine, mut rx: Receiver<Batch>, out: Outputs) -> Result<
                 .with_context(|| format!("saving tail offsets to {}", state_dir.display()))?;
         }
         if let Some(c) = &committer {
-            c.publish(processed);
+            match shards {
+                // Each shard's offsets once its state is in the changelog.
+                Some(sh) => c.publish(&sh.checkpoint(&metrics)),
+                None => c.publish(processed),
+            }
         }
         Ok(())
     };
     let mut last_save = std::time::Instant::now();
     // Whether anything was processed since the last save (idle heartbeats save nothing).
     let mut dirty = false;
-    while let Some(batch) = rx.blocking_recv() {
+    while let Some(mut batch) = rx.blocking_recv() {
         metrics.queue_batches.fetch_sub(1, Ordering::Relaxed);
         if batch.reload {
             reload(&mut engine, &detect, &metrics);
+            if let Some(sh) = &mut shards {
+                sh.reload(&mut |e| reload(e, &detect, &metrics));
+            }
             continue;
         }
+        if let Some(sh) = &mut shards {
+            for (shard, snapshot) in batch.assign.drain(..) {
+                sh.assign(shard, snapshot, &detect, &metrics);
+            }
+            for shard in batch.revoke.drain(..) {
+                sh.revoke(shard);
+            }
+            metrics
+                .assigned_shards
+                .store(sh.len() as i64, Ordering::Relaxed);
+        }
         dirty |= !batch.events.is_empty() || !batch.kafka.is_empty() || !batch.tail.is_empty();
-        for ev in &batch.events {
-            engine.on_event(ev, &mut pending);
+        let mut taken = vec![true; batch.events.len()];
+        match &mut shards {
+            Some(sh) if !batch.origins.is_empty() => {
+                for (i, ev) in batch.events.iter().enumerate() {
+                    let (topic, shard, offset) = &batch.origins[i];
+                    taken[i] = sh.on_event(topic, *shard, *offset, ev, &mut pending);
+                }
+                for (topic, shard, next) in &batch.kafka {
+                    sh.processed(topic, *shard, *next);
+                }
+            }
+            _ => {
+                for ev in &batch.events {
+                    engine.on_event(ev, &mut pending);
+                }
+            }
+        }
+        if taken.iter().any(|t| !t) {
+            // Handed over before their partition moved: the new owner stores and detects them.
+            let mut i = 0;
+            batch.events.retain(|_| {
+                i += 1;
+                taken[i - 1]
+            });
         }
         let rows: Vec<crate::serve::store::EventRow> = batch
             .events
@@ -181,7 +252,7 @@ pub fn run(mut engine: Engine, mut rx: Receiver<Batch>, out: Outputs) -> Result<
         // Checkpoint on the wall clock: the service's concern, not the detectors'; also when
         // the event store's buffer is large.
         if dirty && (last_save.elapsed() >= checkpoint || events.pending() >= 500_000) {
-            save(&engine, &processed, &tail)?;
+            save(&engine, &mut shards, &processed, &tail)?;
             dirty = false;
             last_save = std::time::Instant::now();
         }
@@ -189,7 +260,7 @@ pub fn run(mut engine: Engine, mut rx: Receiver<Batch>, out: Outputs) -> Result<
     engine.flush(&mut pending);
     store.add(Vec::new(), &pending);
     deliver(&mut pending, &mut sink)?;
-    save(&engine, &processed, &tail)?;
+    save(&engine, &mut shards, &processed, &tail)?;
     info!(state = %state_dir.display(), "Detection stopped, state saved.");
     Ok(())
 }

@@ -117,25 +117,107 @@ impl Broker {
 
     /// Produce `messages` (key, payload) and wait until all are acknowledged.
     pub fn produce(&self, topic: &str, messages: &[(String, String)]) {
-        let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
-            .set("bootstrap.servers", &self.bootstrap)
-            .set("linger.ms", "5")
-            .create()
-            .unwrap();
-        for (k, v) in messages {
-            let mut rec = BaseRecord::to(topic).key(k.as_str()).payload(v.as_str());
-            loop {
-                match producer.send(rec) {
-                    Ok(()) => break,
-                    Err((_, r)) => {
-                        rec = r;
-                        std::thread::sleep(Duration::from_millis(10));
-                    }
+        let keyed: Vec<(String, String, Option<i32>)> = messages
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone(), None))
+            .collect();
+        produce(&self.bootstrap, topic, &keyed);
+    }
+}
+
+/// Produce (key, payload, partition) records and wait until all are acknowledged.
+pub fn produce(bootstrap: &str, topic: &str, messages: &[(String, String, Option<i32>)]) {
+    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("linger.ms", "5")
+        .create()
+        .unwrap();
+    for (k, v, p) in messages {
+        let mut rec = BaseRecord::to(topic).key(k.as_str()).payload(v.as_str());
+        if let Some(p) = p {
+            rec = rec.partition(*p);
+        }
+        loop {
+            match producer.send(rec) {
+                Ok(()) => break,
+                Err((_, r)) => {
+                    rec = r;
+                    std::thread::sleep(Duration::from_millis(10));
                 }
             }
         }
-        producer
-            .flush(Duration::from_secs(30))
-            .expect("every message acknowledged by the broker");
+    }
+    producer
+        .flush(Duration::from_secs(30))
+        .expect("every message acknowledged by the broker");
+}
+
+/// librdkafka's mock cluster in its own process (`secretwatch-mock-kafka`): consumer groups
+/// whose partitions move when a member dies, which tansu 0.6.0 does not do. Topics are made at
+/// start (the mock has no CreateTopics API).
+pub struct MockBroker {
+    child: Child,
+    pub bootstrap: String,
+}
+
+impl Drop for MockBroker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl MockBroker {
+    pub fn start(topics: &[(&str, i32)]) -> MockBroker {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_secretwatch-mock-kafka"))
+            .args(topics.iter().map(|(t, n)| format!("{t}:{n}")))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start secretwatch-mock-kafka");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let bootstrap = line
+            .trim()
+            .strip_prefix("bootstrap ")
+            .unwrap_or_else(|| panic!("the mock cluster did not start: {line:?}"))
+            .to_string();
+        MockBroker { child, bootstrap }
+    }
+
+    /// Next offset to read per partition (the high watermarks) and the group's committed ones.
+    pub fn offsets(&self, topic: &str, partitions: i32, group: &str) -> (Vec<i64>, Vec<i64>) {
+        use rdkafka::consumer::{BaseConsumer, Consumer};
+        let c: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &self.bootstrap)
+            .set("group.id", group)
+            .set("enable.auto.commit", "false")
+            .create()
+            .unwrap();
+        let mut tpl = rdkafka::TopicPartitionList::new();
+        let mut high = Vec::new();
+        for p in 0..partitions {
+            tpl.add_partition(topic, p);
+            high.push(
+                c.fetch_watermarks(topic, p, Duration::from_secs(10))
+                    .map(|(_, h)| h)
+                    .unwrap_or(-1),
+            );
+        }
+        let committed = c
+            .committed_offsets(tpl, Duration::from_secs(10))
+            .map(|t| {
+                (0..partitions)
+                    .map(|p| match t.find_partition(topic, p).map(|e| e.offset()) {
+                        Some(rdkafka::Offset::Offset(o)) => o,
+                        _ => -1,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        (high, committed)
     }
 }

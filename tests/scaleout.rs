@@ -1,0 +1,219 @@
+//! Scale-out: three instances in one consumer group on librdkafka's mock cluster (partitions
+//! move when a member dies there; not on tansu 0.6.0), state per partition in a changelog
+//! topic. One instance is killed with SIGKILL in the middle of every principal's burst of
+//! secret reads; a survivor takes its partition, restores its state from the changelog, and
+//! every expected alert arrives: the bursts of the dead instance's principals fire only if
+//! the reads counted before the kill came back with the partition.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use common::k8s_line;
+use common::kafka::{produce, MockBroker};
+use common::receiver::Receiver;
+use common::server::{http, start_args, wait_for_within, Server};
+
+const TOPIC: &str = "k8s-audit";
+const GROUP: &str = "secretwatch-scale";
+const PRINCIPALS: usize = 12;
+const READS: usize = 24;
+
+fn principal(i: usize) -> String {
+    format!("system:serviceaccount:team-{i}:app")
+}
+
+/// Principal `i` lists Secrets cluster-wide, then reads `secret-0..24` five seconds apart
+/// (24 distinct in 2 minutes: a bulk read, which needs 20 in 5 minutes).
+fn list(i: usize) -> String {
+    k8s_line(
+        &format!("list-{i}"),
+        &principal(i),
+        "list",
+        None,
+        None,
+        200,
+        &format!("2026-11-03T10:00:{i:02}Z"),
+    )
+}
+
+fn read(i: usize, j: usize) -> String {
+    let secs = i + 5 * (j + 1);
+    k8s_line(
+        &format!("read-{i}-{j}"),
+        &principal(i),
+        "get",
+        Some(&format!("team-{i}")),
+        Some(&format!("secret-{j}")),
+        200,
+        &format!("2026-11-03T10:{:02}:{:02}Z", secs / 60, secs % 60),
+    )
+}
+
+fn config(dir: &Path, broker: &MockBroker, hook: &str) -> std::path::PathBuf {
+    let p = dir.join("secretwatch.toml");
+    std::fs::write(
+        &p,
+        format!(
+            r#"
+[kafka]
+brokers = "{}"
+group_id = "{GROUP}"
+topics = [{{ name = "{TOPIC}", format = "k8s-audit" }}]
+session_timeout_ms = 6000
+commit_seconds = 1
+batch_max = 50
+linger_ms = 5
+scale_out = true
+changelog_topic = "scale-changelog"
+[alerting]
+shutdown_drain_seconds = 2
+[[alerting.sinks]]
+name = "hook"
+route = {{ rules = ["bulk-secret-reads", "k8s-secrets-list-cluster-wide"] }}
+output = {{ type = "webhook", url = "{hook}" }}
+"#,
+            broker.bootstrap
+        ),
+    )
+    .unwrap();
+    p
+}
+
+fn ids(r: &Receiver, rule: &str) -> BTreeSet<String> {
+    r.requests()
+        .iter()
+        .map(|q| q.json())
+        .filter(|v| v["rule"] == rule)
+        .map(|v| v["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn metric(s: &Server, name: &str) -> i64 {
+    let (_, m) = http(&s.addr, "GET", "/metrics", None, "");
+    m.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(-1)
+}
+
+#[test]
+fn a_killed_instance_hands_its_partition_and_its_state_to_a_survivor() {
+    let broker = MockBroker::start(&[(TOPIC, 3), ("scale-changelog", 3)]);
+    let receiver = Receiver::start("127.0.0.1:0");
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(
+        dir.path(),
+        &broker,
+        &format!("http://{}/hook", receiver.addr),
+    );
+
+    // What must arrive: the same events scanned offline, in time order.
+    let mut lines: Vec<String> = (0..PRINCIPALS).map(list).collect();
+    for i in 0..PRINCIPALS {
+        lines.extend((0..READS).map(|j| read(i, j)));
+    }
+    lines.sort_by_key(|l| {
+        serde_json::from_str::<serde_json::Value>(l).unwrap()["stageTimestamp"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    });
+    std::fs::write(dir.path().join("all.jsonl"), lines.join("\n") + "\n").unwrap();
+    let offline = common::run(dir.path(), &["scan", "all.jsonl"], None, &[]);
+    let expected = |rule: &str| -> BTreeSet<String> {
+        common::alerts(&offline)
+            .iter()
+            .filter(|a| a["rule"] == rule)
+            .map(|a| a["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let (bulk, lists) = (
+        expected("bulk-secret-reads"),
+        expected("k8s-secrets-list-cluster-wide"),
+    );
+    assert_eq!((bulk.len(), lists.len()), (PRINCIPALS, PRINCIPALS));
+
+    let mut servers: Vec<Server> = (0..3)
+        .map(|n| {
+            start_args(
+                &dir.path().join(format!("data-{n}")),
+                &["--config", cfg.to_str().unwrap()],
+                &[],
+                &[],
+            )
+        })
+        .collect();
+    wait_for_within("one partition per instance", 120, || {
+        servers
+            .iter()
+            .all(|s| metric(s, "secretwatch_kafka_assigned_shards") == 1)
+    });
+
+    // Principal i's events all go to partition i % 3 (as a producer keying by principal does).
+    let msgs = |f: &dyn Fn(usize) -> Vec<String>| -> Vec<(String, String, Option<i32>)> {
+        (0..PRINCIPALS)
+            .flat_map(|i| {
+                f(i).into_iter()
+                    .map(move |m| (principal(i), m, Some((i % 3) as i32)))
+            })
+            .collect()
+    };
+    produce(
+        &broker.bootstrap,
+        TOPIC,
+        &msgs(&|i| {
+            let mut v = vec![list(i)];
+            v.extend((0..READS / 2).map(|j| read(i, j)));
+            v
+        }),
+    );
+    wait_for_within("the cluster-wide lists alerted", 60, || {
+        ids(&receiver, "k8s-secrets-list-cluster-wide") == lists
+    });
+    // Every partition's state, with the first half of each burst, is in the changelog once its
+    // offsets are committed (commits follow the changelog writes).
+    wait_for_within("the first half committed", 60, || {
+        let (high, committed) = broker.offsets(TOPIC, 3, GROUP);
+        high.iter().all(|h| *h > 0) && committed == high
+    });
+    assert!(
+        ids(&receiver, "bulk-secret-reads").is_empty(),
+        "no burst is complete yet"
+    );
+
+    let mut dead = servers.remove(0);
+    dead.child.kill().unwrap();
+    dead.child.wait().unwrap();
+    produce(
+        &broker.bootstrap,
+        TOPIC,
+        &msgs(&|i| (READS / 2..READS).map(|j| read(i, j)).collect()),
+    );
+
+    wait_for_within("every burst alerted", 120, || {
+        ids(&receiver, "bulk-secret-reads").len() >= PRINCIPALS
+    });
+    assert_eq!(
+        ids(&receiver, "bulk-secret-reads"),
+        bulk,
+        "no alert lost, none invented"
+    );
+    assert_eq!(ids(&receiver, "k8s-secrets-list-cluster-wide"), lists);
+    let held: i64 = servers
+        .iter()
+        .map(|s| metric(s, "secretwatch_kafka_assigned_shards"))
+        .sum();
+    assert_eq!(held, 3, "the survivors hold every partition");
+    let restored: i64 = servers
+        .iter()
+        .map(|s| metric(s, "secretwatch_state_restores_total"))
+        .sum();
+    assert!(restored >= 1, "a partition's state came from the changelog");
+    let failed: i64 = servers
+        .iter()
+        .map(|s| metric(s, "secretwatch_state_restore_failures_total"))
+        .sum();
+    assert_eq!(failed, 0);
+}
