@@ -20,6 +20,15 @@ pub trait Detector: Send {
     fn save_state(&self, _dir: &std::path::Path) -> Result<(), crate::engine::EngineError> {
         Ok(())
     }
+    /// Short-lived state (open sessions, windows that already alerted) as JSON, saved by the
+    /// engine with every checkpoint in one file; `None` when there is none.
+    fn export_state(&self) -> Option<serde_json::Value> {
+        None
+    }
+    /// Continue from what [`Detector::export_state`] gave.
+    fn import_state(&mut self, _state: serde_json::Value) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// Start of the fixed window of `minutes` that holds `t`.

@@ -12,6 +12,9 @@ use crate::sigma::{self, ReferenceLists, RuleError, RuleSet, SigmaDetector};
 /// How often (in event time) detectors get `on_tick`.
 const TICK: i64 = 60;
 
+/// The detectors' short-lived state (sessions, windows) and the engine's event time.
+pub const DETECTORS_FILE: &str = "detectors.json";
+
 /// The detectors, and the event-time clock that drives their ticks.
 pub struct Engine {
     /// The rule engine, kept apart so rules can be reloaded with their state.
@@ -96,7 +99,60 @@ impl Engine {
         for d in self.all() {
             d.save_state(dir)?;
         }
+        // Short-lived state of the others (sessions, windows), and where event time stands.
+        let mut detectors = serde_json::Map::new();
+        for d in self.all() {
+            if let Some(v) = d.export_state() {
+                detectors.insert(d.id().to_string(), v);
+            }
+        }
+        let state = serde_json::json!({
+            "watermark": self.watermark,
+            "next_tick": self.next_tick,
+            "detectors": detectors,
+        });
+        let path = dir.join(DETECTORS_FILE);
+        let tmp = dir.join(format!(".{DETECTORS_FILE}.tmp"));
+        let io = |source| crate::baseline::BaselineError::Io {
+            path: path.clone(),
+            source,
+        };
+        std::fs::write(&tmp, state.to_string()).map_err(io)?;
+        std::fs::rename(&tmp, &path).map_err(io)?;
         Ok(())
+    }
+
+    /// Continue the detectors' short-lived state saved by [`Engine::save_state`] in `dir`.
+    fn import_state(&mut self, dir: &std::path::Path) -> Result<(), EngineError> {
+        let path = dir.join(DETECTORS_FILE);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(source) => {
+                return Err(crate::baseline::BaselineError::Io { path, source }.into());
+            }
+        };
+        let bad = |reason: String| EngineError::State {
+            path: path.clone(),
+            reason,
+        };
+        let mut v: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+        self.watermark = serde_json::from_value(v["watermark"].take()).unwrap_or(None);
+        self.next_tick = serde_json::from_value(v["next_tick"].take()).unwrap_or(None);
+        let mut states = match v["detectors"].take() {
+            serde_json::Value::Object(m) => m,
+            _ => serde_json::Map::new(),
+        };
+        let mut result = Ok(());
+        self.each_mut(|d| {
+            if let Some(s) = states.remove(d.id()) {
+                if let Err(e) = d.import_state(s) {
+                    result = Err(bad(format!("{}: {e}", d.id())));
+                }
+            }
+        });
+        result
     }
 
     /// The built-in detections and an already loaded rule set.
@@ -129,6 +185,9 @@ impl Engine {
         detectors.push(Box::new(baseline));
         let mut engine = Engine::with_detectors(detectors);
         engine.sigma = Some(sigma);
+        if let Some(dir) = state_dir {
+            engine.import_state(dir)?;
+        }
         Ok(engine)
     }
 
@@ -262,5 +321,87 @@ mod tests {
             0,
             "without state 12 denials are not a burst"
         );
+    }
+
+    fn as_user(user: &str, i: u32, minute: u32) -> String {
+        format!(
+            r#"{{"kind":"Event","apiVersion":"audit.k8s.io/v1","auditID":"{user}-{i}","stage":"ResponseComplete","verb":"get","user":{{"username":"{user}"}},"objectRef":{{"resource":"secrets","namespace":"prod","name":"s{i}"}},"responseStatus":{{"code":200}},"stageTimestamp":"2026-11-03T10:{minute:02}:{i:02}Z"}}"#
+        )
+    }
+
+    /// Break-glass sessions and "once per window" groups continue across a save and restore
+    /// (a restart, or a partition moving to another instance): the session summary counts the
+    /// events of both halves, and the anonymous-access window does not alert twice.
+    #[test]
+    fn sessions_and_alerted_windows_survive_a_save_and_restore() {
+        let cfg = DetectConfig {
+            break_glass_identities: vec!["break-glass-admin".into()],
+            ..DetectConfig::default()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let mut first = Engine::new(&cfg).unwrap();
+        let a = feed(
+            &mut first,
+            &[
+                as_user("break-glass-admin", 1, 0),
+                as_user("break-glass-admin", 2, 0),
+                as_user("system:anonymous", 3, 0),
+            ],
+        );
+        assert_eq!(a.iter().filter(|a| a.rule == "break-glass-use").count(), 1);
+        assert_eq!(
+            a.iter()
+                .filter(|a| a.rule == "anonymous-secret-access")
+                .count(),
+            1
+        );
+        first.save_state(dir.path()).unwrap();
+
+        let mut second = Engine::with_state(&cfg, Some(dir.path())).unwrap();
+        assert_eq!(second.watermark(), first.watermark());
+        let mut b = feed(
+            &mut second,
+            &[
+                as_user("break-glass-admin", 4, 1),
+                as_user("system:anonymous", 5, 1),
+            ],
+        );
+        second.flush(&mut b);
+        assert_eq!(
+            b.iter().filter(|a| a.rule == "break-glass-use").count(),
+            0,
+            "the session was already open"
+        );
+        assert_eq!(
+            b.iter()
+                .filter(|a| a.rule == "anonymous-secret-access")
+                .count(),
+            0
+        );
+        let summary = b.iter().find(|a| a.rule == "break-glass-session").unwrap();
+        assert!(summary.reason.contains(" 3 events"), "{}", summary.reason);
+        assert_eq!(summary.first_seen.to_rfc3339(), "2026-11-03T10:00:01+00:00");
+
+        // Without the saved state the same second half opens a new session and alerts again.
+        let mut fresh = Engine::new(&cfg).unwrap();
+        let c = feed(
+            &mut fresh,
+            &[
+                as_user("break-glass-admin", 4, 1),
+                as_user("system:anonymous", 5, 1),
+            ],
+        );
+        assert_eq!(c.iter().filter(|a| a.rule == "break-glass-use").count(), 1);
+        assert_eq!(
+            c.iter()
+                .filter(|a| a.rule == "anonymous-secret-access")
+                .count(),
+            1
+        );
+
+        // A broken state file is refused with its path.
+        std::fs::write(dir.path().join(DETECTORS_FILE), "{not json").unwrap();
+        let err = Engine::with_state(&cfg, Some(dir.path())).err().unwrap();
+        assert!(err.to_string().contains(DETECTORS_FILE), "{err}");
     }
 }

@@ -29,6 +29,7 @@ const TAGS: [&str; 4] = [
 ];
 
 /// An open session: everything its identity did.
+#[derive(serde::Serialize, serde::Deserialize)]
 struct Session {
     why: String,
     principal: String,
@@ -37,7 +38,7 @@ struct Session {
     last: DateTime<Utc>,
     events: u64,
     event_ids: Vec<String>,
-    actions: BTreeMap<&'static str, u64>,
+    actions: BTreeMap<String, u64>,
     targets: BTreeSet<String>,
     source_ips: BTreeSet<String>,
     denied: u64,
@@ -50,7 +51,12 @@ impl Session {
         if self.event_ids.len() < MAX_IDS {
             self.event_ids.push(ev.id.to_string());
         }
-        *self.actions.entry(ev.action.as_str()).or_default() += 1;
+        match self.actions.get_mut(ev.action.as_str()) {
+            Some(n) => *n += 1,
+            None => {
+                self.actions.insert(ev.action.as_str().to_string(), 1);
+            }
+        }
         if self.targets.len() < MAX_TARGETS {
             self.targets.insert(crate::alert::target_label(ev));
         }
@@ -164,6 +170,13 @@ impl BreakGlass {
 impl Detector for BreakGlass {
     fn id(&self) -> &'static str {
         RULE
+    }
+    fn export_state(&self) -> Option<serde_json::Value> {
+        serde_json::to_value(&self.sessions).ok()
+    }
+    fn import_state(&mut self, state: serde_json::Value) -> Result<(), String> {
+        self.sessions = serde_json::from_value(state).map_err(|e| e.to_string())?;
+        Ok(())
     }
 
     fn on_event(&mut self, ev: &AccessEvent<'_>, out: &mut Vec<Alert>) {

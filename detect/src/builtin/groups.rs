@@ -5,7 +5,8 @@ use std::collections::HashMap;
 use chrono::{DateTime, Duration, Utc};
 
 /// Remembers which groups already alerted in their current window.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
 pub struct WindowedGroups {
     seen: HashMap<String, DateTime<Utc>>,
 }
@@ -25,6 +26,15 @@ impl WindowedGroups {
                 true
             }
         }
+    }
+
+    pub fn export(&self) -> Option<serde_json::Value> {
+        serde_json::to_value(self).ok()
+    }
+
+    pub fn import(&mut self, v: serde_json::Value) -> Result<(), String> {
+        *self = serde_json::from_value(v).map_err(|e| e.to_string())?;
+        Ok(())
     }
 
     /// Forget groups whose window ended well before `now` (three windows back, so an event a

@@ -40,6 +40,12 @@ impl Detector for CrossEnvironmentSecretAccess {
     fn id(&self) -> &'static str {
         RULE
     }
+    fn export_state(&self) -> Option<serde_json::Value> {
+        self.groups.export()
+    }
+    fn import_state(&mut self, state: serde_json::Value) -> Result<(), String> {
+        self.groups.import(state)
+    }
 
     fn on_event(&mut self, ev: &AccessEvent<'_>, out: &mut Vec<Alert>) {
         if !ev.target.is_secret || self.world.multi_namespace_reader(ev) {

@@ -37,6 +37,12 @@ impl Detector for SaTokenOutsideCluster {
     fn id(&self) -> &'static str {
         RULE
     }
+    fn export_state(&self) -> Option<serde_json::Value> {
+        self.groups.export()
+    }
+    fn import_state(&mut self, state: serde_json::Value) -> Result<(), String> {
+        self.groups.import(state)
+    }
 
     fn on_event(&mut self, ev: &AccessEvent<'_>, out: &mut Vec<Alert>) {
         let p = &ev.principal;
