@@ -1,9 +1,10 @@
 //! Scale-out: three instances in one consumer group on librdkafka's mock cluster (partitions
 //! move when a member dies there; not on tansu 0.6.0), state per partition in a changelog
-//! topic. One instance is killed with SIGKILL in the middle of every principal's burst of
-//! secret reads; a survivor takes its partition, restores its state from the changelog, and
-//! every expected alert arrives: the bursts of the dead instance's principals fire only if
-//! the reads counted before the kill came back with the partition.
+//! topic. Every principal's burst of secret reads comes in two halves; the second half's
+//! alerts cannot be delivered (the destination is down), and one instance is killed with
+//! SIGKILL holding them. A survivor takes its partition, restores the state that counted the
+//! first half from the changelog, reads the second half again and raises those alerts, and
+//! every expected alert arrives once the destination is back: none lost, none invented.
 
 mod common;
 
@@ -72,6 +73,7 @@ shutdown_drain_seconds = 2
 [[alerting.sinks]]
 name = "hook"
 route = {{ rules = ["bulk-secret-reads", "k8s-secrets-list-cluster-wide"] }}
+retry = {{ initial_ms = 100, max_ms = 1000 }}
 output = {{ type = "webhook", url = "{hook}" }}
 "#,
             broker.bootstrap
@@ -88,6 +90,15 @@ fn ids(r: &Receiver, rule: &str) -> BTreeSet<String> {
         .filter(|v| v["rule"] == rule)
         .map(|v| v["id"].as_str().unwrap().to_string())
         .collect()
+}
+
+/// Sum of a metric's series whose line starts with `prefix`.
+fn metric_sum(s: &Server, prefix: &str) -> i64 {
+    let (_, m) = http(&s.addr, "GET", "/metrics", None, "");
+    m.lines()
+        .filter(|l| l.starts_with(prefix))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<i64>().ok())
+        .sum()
 }
 
 fn metric(s: &Server, name: &str) -> i64 {
@@ -183,14 +194,37 @@ fn a_killed_instance_hands_its_partition_and_its_state_to_a_survivor() {
         "no burst is complete yet"
     );
 
-    let mut dead = servers.remove(0);
-    dead.child.kill().unwrap();
-    dead.child.wait().unwrap();
+    // The destination goes down and the second half of every burst arrives: each instance
+    // raises its bursts' alerts and cannot deliver them, so it must neither write the state
+    // that contains them nor commit their events: if it dies, its successor reads them again.
+    let (first_half, _) = broker.offsets(TOPIC, 3, GROUP);
+    receiver.set_status(503);
     produce(
         &broker.bootstrap,
         TOPIC,
         &msgs(&|i| (READS / 2..READS).map(|j| read(i, j)).collect()),
     );
+    wait_for_within("every burst raised, none delivered", 60, || {
+        servers
+            .iter()
+            .map(|s| metric_sum(s, "secretwatch_alerts_total{rule=\"bulk-secret-reads\""))
+            .sum::<i64>()
+            == PRINCIPALS as i64
+    });
+    // A few checkpoint periods (commit_seconds = 1) for a wrong commit to happen.
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let (high, committed) = broker.offsets(TOPIC, 3, GROUP);
+    assert!(high.iter().zip(&first_half).all(|(h, f)| h > f));
+    assert_eq!(
+        committed, first_half,
+        "nothing committed past undelivered alerts"
+    );
+
+    // One instance dies with its alerts on its disk; the destination comes back.
+    let mut dead = servers.remove(0);
+    dead.child.kill().unwrap();
+    dead.child.wait().unwrap();
+    receiver.set_status(200);
 
     wait_for_within("every burst alerted", 120, || {
         ids(&receiver, "bulk-secret-reads").len() >= PRINCIPALS
@@ -201,11 +235,13 @@ fn a_killed_instance_hands_its_partition_and_its_state_to_a_survivor() {
         "no alert lost, none invented"
     );
     assert_eq!(ids(&receiver, "k8s-secrets-list-cluster-wide"), lists);
-    let held: i64 = servers
-        .iter()
-        .map(|s| metric(s, "secretwatch_kafka_assigned_shards"))
-        .sum();
-    assert_eq!(held, 3, "the survivors hold every partition");
+    wait_for_within("the survivors hold every partition", 60, || {
+        servers
+            .iter()
+            .map(|s| metric(s, "secretwatch_kafka_assigned_shards"))
+            .sum::<i64>()
+            == 3
+    });
     let restored: i64 = servers
         .iter()
         .map(|s| metric(s, "secretwatch_state_restores_total"))

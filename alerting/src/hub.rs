@@ -321,6 +321,27 @@ impl Alerting {
         self.lanes.iter().map(|l| status_of(l)).collect()
     }
 
+    /// Where each alert queue ends now; [`Alerting::delivered`] tells when everything queued
+    /// before this moment has left (delivered, or dead-lettered when it never could be).
+    /// Events lanes are not waited for.
+    pub fn delivery_marks(&self) -> Vec<u64> {
+        self.lanes
+            .iter()
+            .map(|l| match &*l.intake() {
+                Intake::Alerts(o) => o.queue().next_seq(),
+                Intake::Events(_) => 0,
+            })
+            .collect()
+    }
+
+    /// Whether every alert queued before `marks` were taken has left its queue.
+    pub fn delivered(&self, marks: &[u64]) -> bool {
+        self.lanes
+            .iter()
+            .zip(marks)
+            .all(|(l, m)| l.intake().queue().acked() >= *m)
+    }
+
     /// Records waiting in all queues.
     pub fn pending(&self) -> u64 {
         self.lanes

@@ -425,6 +425,15 @@ impl PartitionHook for Hook {
 pub struct Shards {
     pub changelog: Arc<Changelog>,
     held: HashMap<i32, Shard>,
+    /// Snapshots taken, written once every alert raised before them has left its queue:
+    /// until then the instance could die with those alerts on its disk, and the next owner
+    /// must process their events again to raise them.
+    pending: Option<Pending>,
+}
+
+struct Pending {
+    marks: Vec<u64>,
+    snapshots: Vec<(i32, Snapshot)>,
 }
 
 struct Shard {
@@ -441,6 +450,7 @@ impl Shards {
         Shards {
             changelog,
             held: HashMap::new(),
+            pending: None,
         }
     }
 
@@ -484,6 +494,10 @@ impl Shards {
 
     pub fn revoke(&mut self, shard: i32) {
         self.held.remove(&shard);
+        // Its next owner writes its state from now on.
+        if let Some(p) = &mut self.pending {
+            p.snapshots.retain(|(s, _)| *s != shard);
+        }
     }
 
     /// Run one event through its shard's engine; false when this instance does not hold the
@@ -522,32 +536,84 @@ impl Shards {
         }
     }
 
-    /// Write the changed shards to the changelog; the offsets now safe to commit.
-    pub fn checkpoint(&mut self, metrics: &Metrics) -> secretwatch_ingest::kafka::Offsets {
-        let mut safe = secretwatch_ingest::kafka::Offsets::new();
-        for (shard, s) in self.held.iter_mut() {
-            if !s.dirty {
-                continue;
+    /// Take snapshots of the changed shards (unless some are still waiting), then write what
+    /// waits if its alerts are delivered; the offsets now safe to commit.
+    pub fn checkpoint(
+        &mut self,
+        metrics: &Metrics,
+        alerting: &secretwatch_alerting::Alerting,
+    ) -> secretwatch_ingest::kafka::Offsets {
+        if self.pending.is_none() {
+            let mut snapshots = Vec::new();
+            for (shard, s) in self.held.iter_mut() {
+                if !s.dirty {
+                    continue;
+                }
+                match Snapshot::of(&s.engine, s.next.clone()) {
+                    Ok(snap) => {
+                        s.dirty = false;
+                        snapshots.push((*shard, snap));
+                    }
+                    Err(e) => {
+                        metrics
+                            .state_snapshot_failures
+                            .fetch_add(1, Ordering::Relaxed);
+                        error!(shard, error = %format!("{e:#}"), "Shard state not saved.");
+                    }
+                }
             }
-            let written = Snapshot::of(&s.engine, s.next.clone())
-                .and_then(|snap| self.changelog.write(*shard, &snap));
-            match written {
+            if !snapshots.is_empty() {
+                self.pending = Some(Pending {
+                    marks: alerting.delivery_marks(),
+                    snapshots,
+                });
+            }
+        }
+        self.advance(metrics, alerting)
+    }
+
+    /// Write the waiting snapshots once their alerts are delivered; the offsets now safe to
+    /// commit (empty while they wait).
+    pub fn advance(
+        &mut self,
+        metrics: &Metrics,
+        alerting: &secretwatch_alerting::Alerting,
+    ) -> secretwatch_ingest::kafka::Offsets {
+        let mut safe = secretwatch_ingest::kafka::Offsets::new();
+        let ready = self
+            .pending
+            .as_ref()
+            .is_some_and(|p| alerting.delivered(&p.marks));
+        if !ready {
+            return safe;
+        }
+        let Some(p) = self.pending.take() else {
+            return safe;
+        };
+        for (shard, snap) in p.snapshots {
+            match self.changelog.write(shard, &snap) {
                 Ok(()) => {
                     metrics.state_snapshots.fetch_add(1, Ordering::Relaxed);
-                    s.dirty = false;
-                    for (t, n) in &s.next {
-                        safe.insert((Arc::from(t.as_str()), *shard), *n);
+                    for (t, n) in &snap.offsets {
+                        safe.insert((Arc::from(t.as_str()), shard), *n);
                     }
                 }
                 Err(e) => {
                     metrics
                         .state_snapshot_failures
                         .fetch_add(1, Ordering::Relaxed);
+                    if let Some(s) = self.held.get_mut(&shard) {
+                        s.dirty = true;
+                    }
                     error!(shard, error = %format!("{e:#}"), "Shard state not written to the changelog; its offsets are not committed.");
                 }
             }
         }
         safe
+    }
+
+    pub fn waiting(&self) -> bool {
+        self.pending.is_some()
     }
 }
 

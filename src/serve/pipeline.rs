@@ -176,7 +176,7 @@ pub fn run(mut engine: Engine, mut rx: Receiver<Batch>, out: Outputs) -> Result<
         if let Some(c) = &committer {
             match shards {
                 // Each shard's offsets once its state is in the changelog.
-                Some(sh) => c.publish(&sh.checkpoint(&metrics)),
+                Some(sh) => c.publish(&sh.checkpoint(&metrics, &alerting)),
                 None => c.publish(processed),
             }
         }
@@ -249,6 +249,15 @@ pub fn run(mut engine: Engine, mut rx: Receiver<Batch>, out: Outputs) -> Result<
             *e = (*e).max(next);
         }
         tail.update(&batch.tail);
+        // Scale-out: snapshots waiting for their alerts' delivery go out as soon as it is done.
+        if let (Some(sh), Some(c)) = (&mut shards, &committer) {
+            if sh.waiting() {
+                let safe = sh.advance(&metrics, &alerting);
+                if !safe.is_empty() {
+                    c.publish(&safe);
+                }
+            }
+        }
         // Checkpoint on the wall clock: the service's concern, not the detectors'; also when
         // the event store's buffer is large.
         if dirty && (last_save.elapsed() >= checkpoint || events.pending() >= 500_000) {
