@@ -82,20 +82,24 @@ impl Accounting<'_> {
         }
     }
 
-    fn error(&mut self, err: &ParseError, source: &str, line: u64, text: &str) {
-        self.stats.bad += 1;
-        *self.stats.bad_by_kind.entry(err.kind()).or_default() += 1;
-        if self.stats.first_errors.len() < 5 {
-            self.stats
-                .first_errors
-                .push(format!("{source}:{line}: {err}"));
-        }
-        if *self.warned < WARN_BUDGET {
-            *self.warned += 1;
-            warn!(location = %format!("{source}:{line}"), kind = err.kind(), error = %err, "Bad record sent to dead-letter.");
+    /// The errors of one record, all at once: its dead-letter lines redact the value at every
+    /// field at fault (an `EventList` with two bad items must lose both values in each line).
+    fn errors(&mut self, errors: &[ParseError], source: &str, line: u64, text: &str) {
+        for err in errors {
+            self.stats.bad += 1;
+            *self.stats.bad_by_kind.entry(err.kind()).or_default() += 1;
+            if self.stats.first_errors.len() < 5 {
+                self.stats
+                    .first_errors
+                    .push(format!("{source}:{line}: {err}"));
+            }
+            if *self.warned < WARN_BUDGET {
+                *self.warned += 1;
+                warn!(location = %format!("{source}:{line}"), kind = err.kind(), error = %err, "Bad record sent to dead-letter.");
+            }
         }
         if let Some(dl) = self.dead.as_mut() {
-            if let Err(e) = dl.write(source, line, self.format.as_str(), err, text) {
+            if let Err(e) = dl.write(source, line, self.format.as_str(), errors, text) {
                 self.failure.get_or_insert(e);
             }
         }
@@ -167,19 +171,21 @@ impl<'o> Decoder<'o> {
     {
         let (parser, mut acc) = self.split();
         acc.stats.records += 1;
+        let mut errors = Vec::new();
         let mut on = |p: Parsed<'a>| match p {
             Parsed::Event(ev) => {
                 acc.event(&ev);
                 emit(ev);
             }
             Parsed::Skipped => acc.stats.skipped += 1,
-            Parsed::Error(e) => acc.error(&e, source, line, text),
+            Parsed::Error(e) => errors.push(e),
         };
         if document {
             parser.parse_document(text, &mut on);
         } else {
             parser.parse(text, &mut on);
         }
+        acc.errors(&errors, source, line, text);
         match acc.failure.take() {
             Some(e) => Err(e),
             None => Ok(()),
@@ -195,7 +201,7 @@ impl<'o> Decoder<'o> {
         let text = String::from_utf8_lossy(bytes);
         let (_, mut acc) = self.split();
         acc.stats.records += 1;
-        acc.error(&err, source, line, &text);
+        acc.errors(&[err], source, line, &text);
         match acc.failure.take() {
             Some(e) => Err(e),
             None => Ok(()),

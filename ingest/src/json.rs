@@ -3,10 +3,10 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use serde::de::{self, Deserializer, Visitor};
+use serde::de::{self, Deserializer, Unexpected, Visitor};
 use serde::Deserialize;
 
-use crate::error::ParseError;
+use crate::error::{serde_message, ParseError};
 
 /// A string that borrows from the input when it has no escapes (also inside `Option` and lists,
 /// where serde's own `Cow` would always copy).
@@ -56,23 +56,25 @@ impl<'de> Deserialize<'de> for Code {
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("an HTTP status code (number 100-599 or a numeric string)")
             }
+            // The errors name the kind of value, never the value (see `serde_message`).
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<Code, E> {
                 u16::try_from(v)
                     .ok()
                     .filter(|c| (100..600).contains(c))
                     .map(Code)
-                    .ok_or_else(|| E::custom(format!("status code {v} out of range 100-599")))
+                    .ok_or_else(|| E::invalid_value(Unexpected::Other("integer"), &self))
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<Code, E> {
-                u64::try_from(v)
-                    .map_err(|_| E::custom(format!("negative status code {v}")))
-                    .and_then(|v| self.visit_u64(v))
+                match u64::try_from(v) {
+                    Ok(v) => self.visit_u64(v),
+                    Err(_) => Err(E::invalid_value(Unexpected::Other("integer"), &self)),
+                }
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Code, E> {
-                v.trim()
-                    .parse::<u64>()
-                    .map_err(|_| E::custom(format!("status code {v:?} is not a number")))
-                    .and_then(|n| self.visit_u64(n))
+                match v.trim().parse::<u64>() {
+                    Ok(n) => self.visit_u64(n),
+                    Err(_) => Err(E::invalid_value(Unexpected::Other("string"), &self)),
+                }
             }
         }
         d.deserialize_any(V)
@@ -80,7 +82,8 @@ impl<'de> Deserialize<'de> for Code {
 }
 
 /// Turn a serde_json failure into a [`ParseError`] that names the field, re-parsing the
-/// record with path tracking (only on the error path, so the fast path stays fast).
+/// record with path tracking (only on the error path, so the fast path stays fast). The
+/// message says what was expected, never the value found ([`serde_message`]).
 pub fn describe_error<'de, T: Deserialize<'de>>(
     text: &'de str,
     err: serde_json::Error,
@@ -88,16 +91,13 @@ pub fn describe_error<'de, T: Deserialize<'de>>(
 ) -> ParseError {
     use serde_json::error::Category;
     match err.classify() {
-        Category::Syntax | Category::Eof | Category::Io => ParseError::Json {
-            column: err.column(),
-            message: strip_position(&err.to_string()),
-        },
+        Category::Syntax | Category::Eof | Category::Io => ParseError::json(&err),
         Category::Data => {
             let mut de = serde_json::Deserializer::from_str(text);
             match serde_path_to_error::deserialize::<_, T>(&mut de) {
                 Err(e) => {
                     let path = e.path().to_string();
-                    let inner = strip_position(&e.into_inner().to_string());
+                    let inner = serde_message(&e.into_inner().to_string());
                     let field = missing_field(&inner)
                         .map(|f| {
                             join_path(prefix, &join_path(if path == "." { "" } else { &path }, f))
@@ -119,7 +119,7 @@ pub fn describe_error<'de, T: Deserialize<'de>>(
                     } else {
                         prefix.into()
                     },
-                    message: strip_position(&err.to_string()),
+                    message: serde_message(&err.to_string()),
                 },
             }
         }
@@ -137,16 +137,6 @@ fn join_path(a: &str, b: &str) -> String {
 fn missing_field(msg: &str) -> Option<&str> {
     let rest = msg.strip_prefix("missing field `")?;
     rest.split('`').next()
-}
-
-/// Drop serde's position suffix, and mask token-shaped or opaque values serde quoted
-/// (an error message must not carry a secret to logs or the dead-letter file).
-fn strip_position(msg: &str) -> String {
-    let msg = match msg.find(" at line ") {
-        Some(i) => &msg[..i],
-        None => msg,
-    };
-    crate::redact::scrub_text(msg, 1024)
 }
 
 #[cfg(test)]
@@ -182,6 +172,58 @@ mod tests {
         let err = serde_json::from_str::<T>(text).err().unwrap();
         let e = describe_error::<T>(text, err, "items[2]");
         assert_eq!(e.field_name(), Some("items[2].code"), "{e}");
-        assert!(e.to_string().contains("not a number"), "{e}");
+        assert_eq!(
+            e.to_string(),
+            "field `items[2].code`: invalid value: string, expected an HTTP status code (number 100-599 or a numeric string)"
+        );
+    }
+
+    #[test]
+    fn errors_never_quote_the_value() {
+        for (text, field, message) in [
+            (
+                r#"{"code":"s3cr3t-canary"}"#,
+                "code",
+                "invalid value: string, expected an HTTP status code",
+            ),
+            (
+                r#"{"code":90417263518}"#,
+                "code",
+                "invalid value: integer, expected an HTTP status code",
+            ),
+            (
+                r#"{"code":-90417263518}"#,
+                "code",
+                "invalid value: integer, expected an HTTP status code",
+            ),
+            (
+                r#"{"a":"ok","list":["x",90417263518]}"#,
+                "list[1]",
+                "invalid type: integer, expected a string",
+            ),
+            (
+                r#"{"a":"ok","list":"s3cr3t-canary"}"#,
+                "list",
+                "invalid type: string, expected a sequence",
+            ),
+        ] {
+            let err = serde_json::from_str::<T>(text).err().unwrap();
+            let e = describe_error::<T>(text, err, "");
+            let shown = e.to_string();
+            assert_eq!(e.field_name(), Some(field), "{shown}");
+            assert!(shown.contains(message), "{shown}");
+            assert!(
+                !shown.contains("s3cr3t") && !shown.contains("90417263518"),
+                "{shown}"
+            );
+        }
+        // Broken JSON: the column, no text of the input.
+        let text = r#"{"a":"s3cr3t-canary"#;
+        let err = serde_json::from_str::<T>(text).err().unwrap();
+        let e = describe_error::<T>(text, err, "");
+        assert_eq!(
+            e.to_string(),
+            "invalid JSON at column 19: EOF while parsing a string"
+        );
     }
 }

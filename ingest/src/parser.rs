@@ -238,15 +238,7 @@ impl<'o> RecordParser<'o> {
                             Err(e)
                                 if what == "not a JSON object" || e.is_syntax() || e.is_eof() =>
                             {
-                                ParseError::Json {
-                                    column: e.column(),
-                                    message: e
-                                        .to_string()
-                                        .split(" at line ")
-                                        .next()
-                                        .unwrap_or_default()
-                                        .to_string(),
-                                }
+                                ParseError::json(&e)
                             }
                             _ => ParseError::UnknownFormat(what.to_string()),
                         },
@@ -301,10 +293,7 @@ impl<'o> RecordParser<'o> {
                     });
                 }
             }
-            Err(e) => out(Parsed::Error(ParseError::Json {
-                column: e.column(),
-                message: e.to_string(),
-            })),
+            Err(e) => out(Parsed::Error(ParseError::json(&e))),
         }
     }
 

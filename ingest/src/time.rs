@@ -14,6 +14,9 @@ fn digits(b: &[u8]) -> Option<u32> {
     Some(v)
 }
 
+/// The error of a time that is not one (without the value: see `error::serde_message`).
+pub(crate) const NOT_RFC3339: &str = "not an RFC 3339 time (such as 2026-11-03T10:00:00Z)";
+
 /// Parse an RFC 3339 timestamp into UTC. Returns `None` when it is not one.
 pub fn parse_rfc3339(s: &str) -> Option<DateTime<Utc>> {
     fast(s.as_bytes()).or_else(|| {

@@ -28,7 +28,7 @@ use crate::json::{describe_error, Code, Str};
 use crate::options::ParseOptions;
 use crate::parser::Parsed;
 use crate::redact::redact_uri;
-use crate::time::parse_rfc3339;
+use crate::time::{parse_rfc3339, NOT_RFC3339};
 
 /// The identity claims Key Vault logs, by short name or claim URI.
 #[derive(Default)]
@@ -253,12 +253,8 @@ fn key_vault<'a>(
         .time
         .as_ref()
         .ok_or_else(|| ParseError::field(path(prefix, "time"), "missing"))?;
-    let time = parse_rfc3339(time_text.as_str()).ok_or_else(|| {
-        ParseError::field(
-            path(prefix, "time"),
-            format!("not an RFC 3339 time: {:?}", time_text.as_str()),
-        )
-    })?;
+    let time = parse_rfc3339(time_text.as_str())
+        .ok_or_else(|| ParseError::field(path(prefix, "time"), NOT_RFC3339))?;
     let props: Option<RawProperties<'a>> = match rec.properties {
         Some(p) => Some(serde_json::from_str(p.get()).map_err(|e| {
             describe_error::<RawProperties>(p.get(), e, &path(prefix, "properties"))

@@ -33,7 +33,7 @@ use crate::event::{
 use crate::json::{describe_error, Str};
 use crate::options::ParseOptions;
 use crate::parser::Parsed;
-use crate::time::parse_rfc3339;
+use crate::time::{parse_rfc3339, NOT_RFC3339};
 
 pub const EVENT_SOURCE: &str = "secretsmanager.amazonaws.com";
 
@@ -399,12 +399,8 @@ fn record<'a>(
         .event_time
         .as_ref()
         .ok_or_else(|| ParseError::field(path(prefix, "eventTime"), "missing"))?;
-    let time = parse_rfc3339(time_text.as_str()).ok_or_else(|| {
-        ParseError::field(
-            path(prefix, "eventTime"),
-            format!("not an RFC 3339 time: {:?}", time_text.as_str()),
-        )
-    })?;
+    let time = parse_rfc3339(time_text.as_str())
+        .ok_or_else(|| ParseError::field(path(prefix, "eventTime"), NOT_RFC3339))?;
     let params: RawParams<'a> = match raw.request_parameters {
         Some(p) if p.get() != "null" => serde_json::from_str(p.get()).map_err(|e| {
             describe_error::<RawParams>(p.get(), e, &path(prefix, "requestParameters"))

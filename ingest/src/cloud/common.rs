@@ -44,10 +44,7 @@ pub fn redacted_raw(
     opts: &ParseOptions,
     redact: fn(&mut Value) -> Redactions,
 ) -> Result<(String, Redactions), ParseError> {
-    let mut v: Value = serde_json::from_str(text).map_err(|e| ParseError::Json {
-        column: e.column(),
-        message: e.to_string(),
-    })?;
+    let mut v: Value = serde_json::from_str(text).map_err(|e| ParseError::json(&e))?;
     let mut flags = redact(&mut v);
     let raw = redact::bound_raw(v, opts.raw_max_bytes, &mut flags);
     Ok((raw, flags))

@@ -24,7 +24,7 @@ use crate::event::{
 use crate::json::{describe_error, Str};
 use crate::options::ParseOptions;
 use crate::parser::Parsed;
-use crate::time::parse_rfc3339;
+use crate::time::{parse_rfc3339, NOT_RFC3339};
 
 pub const SECRET_MANAGER: &str = "secretmanager.googleapis.com";
 
@@ -169,12 +169,8 @@ impl<'a> RawEntry<'a> {
                     "missing (and no requestMetadata.requestAttributes.time or receiveTimestamp)",
                 )),
             };
-        parse_rfc3339(t.as_str()).ok_or_else(|| {
-            ParseError::field(
-                path(prefix, field),
-                format!("not an RFC 3339 time: {:?}", t.as_str()),
-            )
-        })
+        parse_rfc3339(t.as_str())
+            .ok_or_else(|| ParseError::field(path(prefix, field), NOT_RFC3339))
     }
 }
 

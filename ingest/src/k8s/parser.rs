@@ -18,7 +18,7 @@ use crate::json::{describe_error, Code, Str};
 use crate::k8s::principal::classify_username;
 use crate::options::{ParseOptions, Stage};
 use crate::redact;
-use crate::time::parse_rfc3339;
+use crate::time::{parse_rfc3339, NOT_RFC3339};
 use crate::ParseError;
 
 #[derive(Deserialize)]
@@ -205,7 +205,7 @@ fn parse_event_at<'a>(
             None => {
                 return Err(ParseError::field(
                     field("stage"),
-                    format!("unknown stage {:?}", stage.as_str()),
+                    "unknown stage (expected RequestReceived, ResponseStarted, ResponseComplete or Panic)",
                 ))
             }
         }
@@ -233,12 +233,8 @@ fn parse_event_at<'a>(
             ))
         }
     };
-    let time = parse_rfc3339(ts.as_str()).ok_or_else(|| {
-        ParseError::field(
-            field(ts_field),
-            format!("not an RFC 3339 time: {:?}", ts.as_str()),
-        )
-    })?;
+    let time = parse_rfc3339(ts.as_str())
+        .ok_or_else(|| ParseError::field(field(ts_field), NOT_RFC3339))?;
 
     let annotations = raw.annotations.unwrap_or_default();
     let (code, status_reason, status_message) = match raw.response_status {
@@ -330,10 +326,7 @@ fn parse_event_at<'a>(
         || has_token_shape(text);
     let raw_copy: Cow<'a, str> = if needs_full || text.len() > opts.raw_max_bytes {
         let mut v: serde_json::Value =
-            serde_json::from_str(text).map_err(|e| ParseError::Json {
-                column: e.column(),
-                message: e.to_string(),
-            })?;
+            serde_json::from_str(text).map_err(|e| ParseError::json(&e))?;
         redactions.insert(redact::redact_k8s_event(&mut v));
         Cow::Owned(redact::bound_raw(v, opts.raw_max_bytes, &mut redactions))
     } else {

@@ -180,10 +180,7 @@ pub(crate) fn event<'a>(
         .and_then(|o| cow(o.id))
         .or_else(|| cow(entry.insert_id))
         .unwrap_or_else(|| derived_id("gcp", text));
-    let mut v: Value = serde_json::from_str(text).map_err(|e| ParseError::Json {
-        column: e.column(),
-        message: e.to_string(),
-    })?;
+    let mut v: Value = serde_json::from_str(text).map_err(|e| ParseError::json(&e))?;
     let mut redactions = redact_gke(&mut v);
     let raw = bound_raw(v, opts.raw_max_bytes, &mut redactions);
     Ok(AccessEvent {

@@ -13,7 +13,7 @@ use crate::event::{
 use crate::json::{describe_error, Str};
 use crate::options::ParseOptions;
 use crate::redact;
-use crate::time::parse_rfc3339;
+use crate::time::{parse_rfc3339, NOT_RFC3339};
 use crate::ParseError;
 
 const HMAC_PREFIX: &str = "hmac-sha256:";
@@ -232,23 +232,17 @@ pub fn parse_entry<'a>(
     let entry_type = match raw.kind.as_str() {
         "request" | "kmip-request" => EntryType::Request,
         "response" | "kmip-response" => EntryType::Response,
-        other => {
-            return Err(ParseError::field(
-                "type",
-                format!("unknown Vault entry type {other:?}"),
-            ))
-        }
+        _ => return Err(ParseError::field(
+            "type",
+            "unknown Vault entry type (expected request, response, kmip-request or kmip-response)",
+        )),
     };
     let time_text = raw
         .time
         .as_ref()
         .ok_or_else(|| ParseError::field("time", "missing"))?;
-    let time = parse_rfc3339(time_text.as_str()).ok_or_else(|| {
-        ParseError::field(
-            "time",
-            format!("not an RFC 3339 time: {:?}", time_text.as_str()),
-        )
-    })?;
+    let time =
+        parse_rfc3339(time_text.as_str()).ok_or_else(|| ParseError::field("time", NOT_RFC3339))?;
     let request = raw
         .request
         .ok_or_else(|| ParseError::field("request", "missing"))?;
@@ -315,10 +309,7 @@ pub fn parse_entry<'a>(
     let mut redactions = Redactions::default();
     let raw_copy = if needs_redaction {
         let mut v: serde_json::Value =
-            serde_json::from_str(text).map_err(|e| ParseError::Json {
-                column: e.column(),
-                message: e.to_string(),
-            })?;
+            serde_json::from_str(text).map_err(|e| ParseError::json(&e))?;
         redactions.insert(redact::redact_vault_entry(&mut v));
         Cow::Owned(redact::bound_raw(v, opts.raw_max_bytes, &mut redactions))
     } else {
