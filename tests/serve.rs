@@ -295,6 +295,52 @@ output = {{ type = "ocsf", file = "{o}" }}
     let (status, answer) = http(&addr, "POST", "/ingest/k8s-audit", Some(TOKEN), &cloud);
     assert_eq!(status, 400, "{answer}");
     answers.push_str(&answer);
+    // Values of the wrong type, of no known kind, times that do not parse: each record alone
+    // (its error is the answer's), then all at once. Every one is rejected and dead-lettered
+    // (the EventList's two bad items twice); the answer names the field, not the value.
+    let bad_types =
+        std::fs::read_to_string(common::fixtures().join("canary-bad-types.jsonl")).unwrap();
+    for (i, line) in bad_types.lines().enumerate() {
+        let (status, answer) = http(&addr, "POST", "/ingest/auto", Some(TOKEN), line);
+        assert_eq!(status, 400, "line {}: {answer}", i + 1);
+        let a: serde_json::Value = serde_json::from_str(&answer).unwrap();
+        let error = a["error"].as_str().unwrap();
+        assert!(error.starts_with("no valid record: http:1: "), "{error}");
+        answers.push_str(&answer);
+    }
+    let (status, answer) = http(&addr, "POST", "/ingest/auto", Some(TOKEN), &bad_types);
+    assert_eq!(status, 400, "{answer}");
+    assert!(
+        answer.contains("http:1: field `responseStatus.code`: invalid value: string, expected an HTTP status code"),
+        "{answer}"
+    );
+    answers.push_str(&answer);
+    // With a good record before them: accepted, and the answer lists the first errors.
+    let good = k8s_line(
+        "bad-types-good-1",
+        "oidc:carol@example.com",
+        "get",
+        Some("prod"),
+        Some("db"),
+        200,
+        "2026-11-03T10:05:00Z",
+    );
+    let body = format!("{good}\n{bad_types}");
+    let (status, answer) = http(&addr, "POST", "/ingest/auto", Some(TOKEN), &body);
+    assert_eq!(status, 200, "{answer}");
+    let a: serde_json::Value = serde_json::from_str(&answer).unwrap();
+    assert_eq!(
+        (a["accepted"].as_u64(), a["rejected"].as_u64()),
+        (Some(1), Some(20)),
+        "{answer}"
+    );
+    assert_eq!(
+        a["errors"][0],
+        "http:2: field `responseStatus.code`: invalid value: string, expected an HTTP status code (number 100-599 or a numeric string)",
+        "{answer}"
+    );
+    answers.push_str(&answer);
+    let bad_type_errors = bad_types.lines().count() + 1;
     // Secret values were found in every source's records, envelopes included.
     wait_for("the secret-values alerts of every source", || {
         let alerts = std::fs::read_to_string(data.join("alerts.jsonl")).unwrap_or_default();
@@ -378,7 +424,7 @@ output = {{ type = "ocsf", file = "{o}" }}
     assert!(rows.contains("\"rows\":[["), "{rows}");
     answers.push_str(&rows);
     // Every accepted event is stored, of each source (Kubernetes: 10 of canary-k8s, 3 of the
-    // envelopes).
+    // envelopes, 1 posted with canary-bad-types).
     let by_source =
         r#"{"sql":"SELECT source, count(*) AS n FROM events GROUP BY source ORDER BY source"}"#;
     let stored_by_source = |addr: &str| {
@@ -387,7 +433,7 @@ output = {{ type = "ocsf", file = "{o}" }}
         let r: serde_json::Value = serde_json::from_str(&rows).unwrap();
         r["rows"].to_string()
     };
-    let expected = r#"[["aws",4],["azure",1],["gcp",2],["kubernetes",13],["vault",3]]"#;
+    let expected = r#"[["aws",4],["azure",1],["gcp",2],["kubernetes",14],["vault",3]]"#;
     assert_eq!(stored_by_source(&addr), expected);
     assert!(Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -454,10 +500,11 @@ output = {{ type = "ocsf", file = "{o}" }}
         .find(|(n, _)| *n == "dead-letter.jsonl")
         .unwrap()
         .1;
-    // 5 bad of canary-k8s and canary-vault, 3 of canary-cloud, all of it at the webhook.
+    // 5 bad of canary-k8s and canary-vault, 3 of canary-cloud, all of it at the webhook,
+    // and canary-bad-types three times.
     assert_eq!(
         dead.lines().count(),
-        5 + 3 + cloud.lines().count(),
+        5 + 3 + cloud.lines().count() + 3 * bad_type_errors,
         "bad canary records were dead-lettered: {dead}"
     );
     for c in &common::canaries() {
