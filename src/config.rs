@@ -76,6 +76,10 @@ pub struct KafkaConfig {
     /// when missing.
     #[serde(default)]
     pub changelog_topic: Option<String>,
+    /// Topic of the events of `repartition` topics, keyed by principal (default
+    /// `<group_id>-events`); created when missing, with the partitions of the other inputs.
+    #[serde(default)]
+    pub repartition_topic: Option<String>,
     /// Any other librdkafka property: `security.protocol`, `sasl.mechanism`, `sasl.username`,
     /// `ssl.ca.location`, `ssl.certificate.location`, `ssl.key.location`, `client.id`...
     #[serde(default)]
@@ -90,6 +94,11 @@ pub struct KafkaTopic {
     /// `gcp-audit`, `cloudwatch-logs`).
     #[serde(default = "default_format")]
     pub format: String,
+    /// Scale-out: the topic is not keyed by principal (a shipper's random or round-robin
+    /// partitioning). Its records are parsed by a separate consumer group and produced again,
+    /// normalized and keyed by principal, to `kafka.repartition_topic`, which detection reads.
+    #[serde(default)]
+    pub repartition: bool,
 }
 
 fn default_group() -> String {
@@ -120,6 +129,26 @@ impl Default for KafkaConfig {
 impl KafkaConfig {
     pub fn enabled(&self) -> bool {
         !self.brokers.trim().is_empty()
+    }
+
+    pub fn repartitioned(&self) -> String {
+        self.repartition_topic
+            .clone()
+            .unwrap_or_else(|| format!("{}-events", self.group_id))
+    }
+
+    /// The topics detection reads: the keyed ones, and the repartition topic when any is not.
+    pub fn detection_topics(&self) -> Vec<(String, String)> {
+        let mut t: Vec<(String, String)> = self
+            .topics
+            .iter()
+            .filter(|t| !(self.scale_out && t.repartition))
+            .map(|t| (t.name.clone(), t.format.clone()))
+            .collect();
+        if self.scale_out && self.topics.iter().any(|t| t.repartition) {
+            t.push((self.repartitioned(), "event".into()));
+        }
+        t
     }
 
     pub fn changelog(&self) -> String {

@@ -253,3 +253,114 @@ fn a_killed_instance_hands_its_partition_and_its_state_to_a_survivor() {
         .sum();
     assert_eq!(failed, 0);
 }
+
+/// A topic whose producer does not key by principal (everything in one partition, as a single
+/// shipper writes it) is re-keyed through the repartition topic: each principal's events reach
+/// one shard, the shards are spread over the instances, and every alert is the same as offline.
+#[test]
+fn an_unkeyed_topic_is_repartitioned_by_principal() {
+    let group = "scale-repart";
+    let broker = MockBroker::start(&[
+        ("audit-raw", 1),
+        ("scale-repart-events", 3),
+        ("scale-repart-changelog", 3),
+    ]);
+    let receiver = Receiver::start("127.0.0.1:0");
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("secretwatch.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"
+[kafka]
+brokers = "{}"
+group_id = "{group}"
+topics = [{{ name = "audit-raw", format = "k8s-audit", repartition = true }}]
+session_timeout_ms = 6000
+commit_seconds = 1
+batch_max = 50
+linger_ms = 5
+scale_out = true
+[alerting]
+shutdown_drain_seconds = 2
+[[alerting.sinks]]
+name = "hook"
+route = {{ rules = ["bulk-secret-reads", "k8s-secrets-list-cluster-wide"] }}
+output = {{ type = "webhook", url = "http://{}/hook" }}
+"#,
+            broker.bootstrap, receiver.addr
+        ),
+    )
+    .unwrap();
+
+    let mut lines: Vec<String> = (0..PRINCIPALS).map(list).collect();
+    for i in 0..PRINCIPALS {
+        lines.extend((0..READS).map(|j| read(i, j)));
+    }
+    lines.sort_by_key(|l| {
+        serde_json::from_str::<serde_json::Value>(l).unwrap()["stageTimestamp"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    });
+    std::fs::write(dir.path().join("all.jsonl"), lines.join("\n") + "\n").unwrap();
+    let offline = common::run(dir.path(), &["scan", "all.jsonl"], None, &[]);
+    let expected = |rule: &str| -> BTreeSet<String> {
+        common::alerts(&offline)
+            .iter()
+            .filter(|a| a["rule"] == rule)
+            .map(|a| a["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let servers: Vec<Server> = (0..3)
+        .map(|n| {
+            start_args(
+                &dir.path().join(format!("data-{n}")),
+                &["--config", cfg.to_str().unwrap()],
+                &[],
+                &[],
+            )
+        })
+        .collect();
+    wait_for_within("one shard per instance", 120, || {
+        servers
+            .iter()
+            .all(|s| metric(s, "secretwatch_kafka_assigned_shards") == 1)
+    });
+    // One shipper, one partition, keyed by nothing useful.
+    let raw: Vec<(String, String, Option<i32>)> = lines
+        .iter()
+        .map(|l| ("shipper-1".to_string(), l.clone(), Some(0)))
+        .collect();
+    produce(&broker.bootstrap, "audit-raw", &raw);
+    wait_for_within("every alert", 120, || {
+        ids(&receiver, "bulk-secret-reads").len() >= PRINCIPALS
+            && ids(&receiver, "k8s-secrets-list-cluster-wide").len() >= PRINCIPALS
+    });
+    assert_eq!(
+        ids(&receiver, "bulk-secret-reads"),
+        expected("bulk-secret-reads")
+    );
+    assert_eq!(
+        ids(&receiver, "k8s-secrets-list-cluster-wide"),
+        expected("k8s-secrets-list-cluster-wide")
+    );
+    let repartitioned: i64 = servers
+        .iter()
+        .map(|s| metric(s, "secretwatch_repartitioned_events_total"))
+        .sum();
+    assert_eq!(repartitioned, lines.len() as i64);
+    let detected: Vec<i64> = servers
+        .iter()
+        .map(|s| metric_sum(s, "secretwatch_events_total{"))
+        .collect();
+    assert_eq!(
+        detected.iter().sum::<i64>(),
+        lines.len() as i64,
+        "{detected:?}"
+    );
+    assert!(
+        detected.iter().filter(|n| **n > 0).count() >= 2,
+        "the shards are spread over the instances: {detected:?}"
+    );
+}

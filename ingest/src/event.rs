@@ -229,6 +229,14 @@ impl Redactions {
     pub fn removed_secret(self) -> bool {
         self.0 & !(Self::RAW_TRUNCATED.0 | Self::BODY_OMITTED.0) != 0
     }
+    /// The flag of one of [`Redactions::names`].
+    pub fn from_name(name: &str) -> Option<Redactions> {
+        Self::NAMES
+            .into_iter()
+            .find(|(_, n)| *n == name)
+            .map(|(f, _)| f)
+    }
+
     pub fn names(self) -> impl Iterator<Item = &'static str> {
         Self::NAMES
             .into_iter()

@@ -18,6 +18,7 @@ pub mod json;
 pub mod k8s;
 pub mod kafka;
 pub mod managed;
+pub mod normalized;
 pub mod options;
 pub mod parser;
 pub mod reader;

@@ -33,6 +33,8 @@ pub enum Format {
     GcpAudit,
     /// CloudWatch Logs subscription payloads (EKS audit, CloudTrail via CloudWatch).
     CloudWatchLogs,
+    /// Normalized events as `AccessEvent` serializes them (the service's repartition topic).
+    Event,
 }
 
 impl Format {
@@ -44,6 +46,7 @@ impl Format {
         "azure-keyvault",
         "gcp-audit",
         "cloudwatch-logs",
+        "event",
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -55,6 +58,7 @@ impl Format {
             Format::AzureKeyVault => "azure-keyvault",
             Format::GcpAudit => "gcp-audit",
             Format::CloudWatchLogs => "cloudwatch-logs",
+            Format::Event => "event",
         }
     }
 }
@@ -76,6 +80,7 @@ impl FromStr for Format {
             "azure-keyvault" | "azure" | "aks-audit" => Ok(Format::AzureKeyVault),
             "gcp-audit" | "gcp" | "gke-audit" => Ok(Format::GcpAudit),
             "cloudwatch-logs" | "eks-audit" => Ok(Format::CloudWatchLogs),
+            "event" | "secretwatch-event" => Ok(Format::Event),
             other => Err(format!(
                 "unknown format {other:?} (expected one of: {})",
                 Format::NAMES.join(", ")
@@ -270,6 +275,12 @@ impl<'o> RecordParser<'o> {
             Format::AzureKeyVault => cloud::azure::parse(text, self.opts, out),
             Format::GcpAudit => cloud::gcp::parse(text, self.opts, out),
             Format::CloudWatchLogs => managed::cloudwatch::parse(text, self.opts, out),
+            Format::Event => out(
+                match crate::normalized::parse_event(text, self.opts.raw_max_bytes) {
+                    Ok(ev) => Parsed::Event(ev),
+                    Err(e) => Parsed::Error(e),
+                },
+            ),
             Format::Auto => unreachable!("resolved above"),
         }
     }

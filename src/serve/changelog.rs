@@ -101,9 +101,10 @@ struct ChunkHeader {
     chunks: u32,
 }
 
+/// Counts records the broker refused (delivery reports of a producer).
 #[derive(Default)]
-struct Deliveries {
-    failed: AtomicU64,
+pub struct Deliveries {
+    pub failed: AtomicU64,
 }
 
 impl ClientContext for Deliveries {}
@@ -124,7 +125,7 @@ pub struct Changelog {
     producer: ThreadedProducer<Deliveries>,
 }
 
-fn client(properties: &[(String, String)]) -> ClientConfig {
+pub fn client(properties: &[(String, String)]) -> ClientConfig {
     let mut c = ClientConfig::new();
     for (k, v) in properties {
         c.set(k, v);

@@ -54,9 +54,9 @@ pub fn open(
 ) -> Result<KafkaSource> {
     let settings = SourceSettings {
         topics: cfg
-            .topics
-            .iter()
-            .map(|t| (t.name.clone(), t.format.parse().unwrap_or(Format::Auto)))
+            .detection_topics()
+            .into_iter()
+            .map(|(name, format)| (name, format.parse().unwrap_or(Format::Auto)))
             .collect(),
         batch_max: cfg.batch_max,
         linger: std::time::Duration::from_millis(cfg.linger_ms),

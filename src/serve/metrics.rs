@@ -29,6 +29,8 @@ pub struct Metrics {
     pub state_restore_failures: AtomicU64,
     pub state_snapshots: AtomicU64,
     pub state_snapshot_failures: AtomicU64,
+    /// Scale-out: events produced again, keyed by principal, to the repartition topic.
+    pub repartitioned: AtomicU64,
 }
 
 impl Metrics {
@@ -138,6 +140,11 @@ impl Metrics {
                     "secretwatch_state_snapshot_failures_total",
                     "Scale-out: shard states not written (their offsets stay uncommitted).",
                     c(&self.state_snapshot_failures),
+                ),
+                (
+                    "secretwatch_repartitioned_events_total",
+                    "Scale-out: events of unkeyed topics produced again, keyed by principal.",
+                    c(&self.repartitioned),
                 ),
                 (
                     "secretwatch_report_mail_failures_total",

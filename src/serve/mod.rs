@@ -8,6 +8,7 @@ mod http;
 mod kafka;
 mod metrics;
 mod pipeline;
+mod repartition;
 pub(crate) mod sql;
 pub(crate) mod store;
 mod tls;
@@ -93,9 +94,18 @@ pub fn run(cfg: Config, files: Vec<PathBuf>) -> Result<()> {
     let (tx, rx) = tokio::sync::mpsc::channel::<Batch>(cfg.serve.queue_batches);
     // Scale-out: state per partition in the changelog topic, restored when partitions move.
     let changelog = if cfg.kafka.enabled() && cfg.kafka.scale_out {
-        let topics: Vec<String> = cfg.kafka.topics.iter().map(|t| t.name.clone()).collect();
+        let props = kafka::properties(&cfg.kafka)?;
+        if cfg.kafka.topics.iter().any(|t| t.repartition) {
+            repartition::ensure_topic(&cfg.kafka, &props)?;
+        }
+        let topics: Vec<String> = cfg
+            .kafka
+            .detection_topics()
+            .into_iter()
+            .map(|(t, _)| t)
+            .collect();
         Some(Arc::new(changelog::Changelog::open(
-            &kafka::properties(&cfg.kafka)?,
+            &props,
             &cfg.kafka.group_id,
             &cfg.kafka.changelog(),
             &topics,
@@ -167,6 +177,28 @@ pub fn run(cfg: Config, files: Vec<PathBuf>) -> Result<()> {
             )
         }
         None => None,
+    };
+    // Scale-out: topics not keyed by principal are re-keyed through the repartition topic.
+    let repartition_thread = match cfg.kafka.enabled() {
+        true => {
+            match repartition::Repartitioner::open(&cfg.kafka, &kafka::properties(&cfg.kafka)?)? {
+                Some(r) => {
+                    let (opts, dead, metrics, stop) = (
+                        opts.clone(),
+                        data.join("dead-letter.jsonl"),
+                        metrics.clone(),
+                        stop_kafka.clone(),
+                    );
+                    Some(
+                        std::thread::Builder::new()
+                            .name("repartition".into())
+                            .spawn(move || r.run(opts, dead, metrics, stop))?,
+                    )
+                }
+                None => None,
+            }
+        }
+        false => None,
     };
     let tail_thread = if cfg.serve.tail.is_empty() {
         None
@@ -286,6 +318,10 @@ pub fn run(cfg: Config, files: Vec<PathBuf>) -> Result<()> {
     if let Some(t) = tail_thread {
         t.join()
             .map_err(|_| anyhow::anyhow!("the file-following thread panicked"))?;
+    }
+    if let Some(t) = repartition_thread {
+        t.join()
+            .map_err(|_| anyhow::anyhow!("the repartition thread panicked"))?;
     }
     let kafka_source = match kafka_thread {
         Some(t) => Some(
