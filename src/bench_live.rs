@@ -133,7 +133,13 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 /// `bench kafka`: produce `events` lines of `files` to a new topic on `brokers`, then time a
 /// real `serve` consuming them.
-pub fn kafka(brokers: &str, files: &[PathBuf], events: usize, config: Option<&Path>) -> Result<()> {
+pub fn kafka(
+    brokers: &str,
+    files: &[PathBuf],
+    events: usize,
+    config: Option<&Path>,
+    scale_out: bool,
+) -> Result<()> {
     let lines = read_lines(files, events)?;
     if lines.is_empty() {
         bail!("no lines in the input files");
@@ -161,9 +167,30 @@ pub fn kafka(brokers: &str, files: &[PathBuf], events: usize, config: Option<&Pa
         .set("compression.type", "lz4")
         .set("queue.buffering.max.messages", "1000000")
         .create()?;
+    // Scale-out needs the records keyed by principal, as a producer would key them.
+    let keys: Vec<String> = if scale_out {
+        let opts = secretwatch_ingest::ParseOptions::default();
+        let mut parser =
+            secretwatch_ingest::RecordParser::new(&opts, secretwatch_ingest::Format::Auto);
+        lines
+            .iter()
+            .enumerate()
+            .map(|(i, l)| {
+                let mut key = None;
+                parser.parse(l, &mut |p| {
+                    if let secretwatch_ingest::Parsed::Event(ev) = p {
+                        key = Some(ev.principal.name.to_string());
+                    }
+                });
+                key.unwrap_or_else(|| i.to_string())
+            })
+            .collect()
+    } else {
+        (0..lines.len()).map(|i| i.to_string()).collect()
+    };
     let t = Instant::now();
     for (i, line) in lines.iter().enumerate() {
-        let key = i.to_string();
+        let key = &keys[i];
         let mut rec = BaseRecord::to(&topic).key(&key).payload(line.as_str());
         loop {
             match producer.send(rec) {
@@ -192,7 +219,7 @@ pub fn kafka(brokers: &str, files: &[PathBuf], events: usize, config: Option<&Pa
     std::fs::write(
         &cfg,
         format!(
-            "{base}\n[kafka]\nbrokers = \"{brokers}\"\ngroup_id = \"{topic}\"\ntopics = [{{ name = \"{topic}\", format = \"auto\" }}]\n"
+            "{base}\n[kafka]\nbrokers = \"{brokers}\"\ngroup_id = \"{topic}\"\ntopics = [{{ name = \"{topic}\", format = \"auto\" }}]\nscale_out = {scale_out}\n"
         ),
     )?;
     let started = Instant::now();

@@ -184,8 +184,18 @@ pub enum BenchCommand {
         /// generator's secretwatch.toml); the bench adds the [kafka] section.
         #[arg(long)]
         config: Option<PathBuf>,
+        /// Run the service in scale-out mode (state per partition in a changelog topic),
+        /// records keyed by principal.
+        #[arg(long)]
+        scale_out: bool,
         #[arg(required = true)]
         files: Vec<PathBuf>,
+    },
+    /// Detection state at scale: N principals through one engine; memory per principal and
+    /// the size of its snapshot (what scale-out writes to the changelog topic).
+    State {
+        #[arg(long, default_value_t = 100_000)]
+        principals: usize,
     },
     /// The event store at scale: write N synthetic events to Parquet with the store's writer,
     /// then time an accesses-per-principal-per-hour group-by over all of them in DataFusion.
@@ -297,10 +307,16 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             brokers,
             events,
             config,
+            scale_out,
             files,
         }) => {
             init_tracing("error");
-            crate::bench_live::kafka(&brokers, &files, events, config.as_deref())?;
+            crate::bench_live::kafka(&brokers, &files, events, config.as_deref(), scale_out)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench(BenchCommand::State { principals }) => {
+            init_tracing("error");
+            crate::bench_state::run(principals)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench(BenchCommand::Query { events, keep }) => {

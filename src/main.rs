@@ -3,6 +3,7 @@
 mod bench;
 mod bench_live;
 mod bench_query;
+mod bench_state;
 mod cli;
 mod config;
 mod eval;

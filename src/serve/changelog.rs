@@ -76,7 +76,7 @@ impl Snapshot {
         Ok(Engine::with_state(detect, Some(dir.path()))?)
     }
 
-    fn encode(&self) -> Result<Vec<u8>> {
+    pub(crate) fn encode(&self) -> Result<Vec<u8>> {
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         serde_json::to_writer(&mut gz, self)?;
         Ok(gz.finish()?)
