@@ -80,6 +80,13 @@ pub struct KafkaConfig {
     /// `<group_id>-events`); created when missing, with the partitions of the other inputs.
     #[serde(default)]
     pub repartition_topic: Option<String>,
+    /// Partitions are merged by event time before detection: a partition quiet for this long
+    /// (milliseconds) no longer holds the others back.
+    #[serde(default = "default_reorder_idle")]
+    pub reorder_idle_ms: u64,
+    /// Most events held for that merge; beyond it the oldest go on at once.
+    #[serde(default = "default_reorder_max")]
+    pub reorder_max_events: usize,
     /// Any other librdkafka property: `security.protocol`, `sasl.mechanism`, `sasl.username`,
     /// `ssl.ca.location`, `ssl.certificate.location`, `ssl.key.location`, `client.id`...
     #[serde(default)]
@@ -115,6 +122,12 @@ fn default_linger_ms() -> u64 {
 }
 fn default_commit_seconds() -> u64 {
     10
+}
+fn default_reorder_idle() -> u64 {
+    200
+}
+fn default_reorder_max() -> usize {
+    200_000
 }
 fn default_session_ms() -> u64 {
     45_000
@@ -177,6 +190,12 @@ impl KafkaConfig {
             {
                 errs.push("kafka.changelog_topic: must not be empty".into());
             }
+        }
+        if self.reorder_max_events == 0 {
+            errs.push("kafka.reorder_max_events: must be at least 1".into());
+        }
+        if self.reorder_idle_ms > 600_000 {
+            errs.push("kafka.reorder_idle_ms: at most 600000 (10 minutes)".into());
         }
         if self.topics.is_empty() {
             errs.push("kafka.topics: name at least one topic".into());

@@ -60,6 +60,10 @@ pub struct KafkaBatch {
     pub messages: u64,
     pub bad: u64,
     pub events_by_source: BTreeMap<&'static str, u64>,
+    /// Partitions taken away since the last batch (what is held of them must be dropped).
+    pub revoked: Vec<(String, i32)>,
+    /// Partitions assigned since the last batch (they may hold earlier events than the rest).
+    pub assigned: Vec<(String, i32)>,
 }
 
 /// Counters the service shows in `/metrics`.
@@ -72,6 +76,9 @@ pub struct KafkaStats {
     pub rebalances: AtomicU64,
     /// Consumer lag per topic (sum over assigned partitions), from librdkafka's statistics.
     pub lag: Mutex<BTreeMap<String, i64>>,
+    /// Per assigned partition at the last statistics: whether the broker holds messages not yet
+    /// handed to us.
+    pub behind: Mutex<HashMap<(String, i32), bool>>,
 }
 
 /// Where the service publishes offsets that are safe to commit, and the source picks them up.
@@ -129,6 +136,8 @@ pub struct SourceContext {
     hook: Option<Arc<dyn PartitionHook>>,
     /// Partitions revoked since the run loop last looked (their unsent events are dropped).
     revoked: Mutex<Vec<(String, i32)>>,
+    /// Partitions assigned since the run loop last looked.
+    assigned: Mutex<Vec<(String, i32)>>,
 }
 
 fn partitions_of(tpl: &TopicPartitionList) -> Vec<(String, i32)> {
@@ -151,6 +160,21 @@ impl ClientContext for SourceContext {
             lag.insert(name.clone(), sum);
         }
         *self.stats.lag.lock().unwrap_or_else(|e| e.into_inner()) = lag;
+        let mut behind = HashMap::new();
+        for (name, topic) in &s.topics {
+            for (p, st) in &topic.partitions {
+                if *p < 0 || !st.desired {
+                    continue;
+                }
+                let read = if st.app_offset >= 0 {
+                    st.app_offset
+                } else {
+                    st.committed_offset.max(st.lo_offset)
+                };
+                behind.insert((name.clone(), *p), st.hi_offset > read.max(0));
+            }
+        }
+        *self.stats.behind.lock().unwrap_or_else(|e| e.into_inner()) = behind;
     }
 }
 
@@ -182,6 +206,10 @@ impl ConsumerContext for SourceContext {
                 } else {
                     consumer.assign(tpl)
                 };
+                self.assigned
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .extend(partitions_of(tpl));
                 match res {
                     Ok(()) => info!(partitions = tpl.count(), "Kafka partitions assigned."),
                     Err(e) => warn!(error = %e, "Kafka partition assignment failed."),
@@ -251,6 +279,9 @@ pub struct KafkaSource {
     pub committer: Arc<Committer>,
 }
 
+/// How often an idle source hands over an empty batch.
+const IDLE_TICK: Duration = Duration::from_millis(100);
+
 /// Properties the source sets itself (at-least-once depends on them).
 pub const OWN_PROPERTIES: [&str; 3] =
     ["enable.auto.commit", "enable.auto.offset.store", "group.id"];
@@ -272,7 +303,8 @@ impl KafkaSource {
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false");
         if client.get("statistics.interval.ms").is_none() {
-            client.set("statistics.interval.ms", "5000");
+            // Also how the event-time merge knows which partitions are behind.
+            client.set("statistics.interval.ms", "1000");
         }
         let stats = Arc::new(KafkaStats::default());
         let committer = Arc::new(Committer::default());
@@ -282,6 +314,7 @@ impl KafkaSource {
                 committer: committer.clone(),
                 hook: settings.hook.clone(),
                 revoked: Mutex::new(Vec::new()),
+                assigned: Mutex::new(Vec::new()),
             })
             .map_err(KafkaSourceError::Create)?;
         let names: Vec<&str> = settings.topics.iter().map(|(t, _)| t.as_str()).collect();
@@ -330,6 +363,7 @@ impl KafkaSource {
         let mut batch = Builder::default();
         let mut committed_generation = 0u64;
         let mut batch_started = Instant::now();
+        let mut last_emit = Instant::now();
         while !stop.load(Ordering::Relaxed) {
             let polled = self.consumer.poll(Duration::from_millis(50));
             // Events not yet handed over from partitions taken away in that poll's rebalance:
@@ -344,7 +378,16 @@ impl KafkaSource {
             );
             if !revoked.is_empty() {
                 batch.drop_partitions(&revoked);
+                batch.revoked.extend(revoked);
             }
+            batch.assigned.extend(std::mem::take(
+                &mut *self
+                    .consumer
+                    .context()
+                    .assigned
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner()),
+            ));
             match polled {
                 None => {}
                 Some(Err(e)) => {
@@ -374,8 +417,20 @@ impl KafkaSource {
             }
             let full = batch.events.len() >= self.settings.batch_max;
             let due = batch.messages > 0 && batch_started.elapsed() >= self.settings.linger;
-            if (full || due) && !self.flush(&mut batch, &mut topics, emit) {
-                return;
+            if full || due {
+                last_emit = Instant::now();
+                if !self.flush(&mut batch, &mut topics, emit) {
+                    return;
+                }
+            }
+            // Idle: an empty batch now and then, so that what the caller holds can move on
+            // (and revocations reach it).
+            if batch.messages == 0 && last_emit.elapsed() >= IDLE_TICK {
+                last_emit = Instant::now();
+                let b = std::mem::take(&mut batch).finish();
+                if !emit(b) {
+                    return;
+                }
             }
             let gen = self.committer.generation.load(Ordering::SeqCst);
             if gen != committed_generation {
@@ -451,6 +506,8 @@ struct TopicState<'o> {
 struct Builder {
     events: Vec<AccessEvent<'static>>,
     origins: Vec<(Arc<str>, i32, i64)>,
+    revoked: Vec<(String, i32)>,
+    assigned: Vec<(String, i32)>,
     offsets: HashMap<(Arc<str>, i32), i64>,
     messages: u64,
     bad: u64,
@@ -515,6 +572,8 @@ impl Builder {
             messages: self.messages,
             bad: self.bad,
             events_by_source: self.events_by_source,
+            revoked: self.revoked,
+            assigned: self.assigned,
         }
     }
 }

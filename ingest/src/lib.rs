@@ -23,6 +23,7 @@ pub mod options;
 pub mod parser;
 pub mod reader;
 pub mod redact;
+pub mod reorder;
 pub mod strlist;
 pub mod tail;
 pub mod time;

@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use secretwatch_ingest::kafka::{KafkaSource, SourceSettings};
+use secretwatch_ingest::reorder::{Released, Reorder};
 use secretwatch_ingest::{Format, ParseOptions};
+use std::time::Instant;
 use tokio::sync::mpsc::Sender;
 use tracing::info;
 
@@ -69,6 +71,7 @@ pub fn open(
 }
 
 /// Consume until `stop`; returns the source for the final commit once detection has saved.
+/// Partitions are merged by event time on the way ([`Reorder`]).
 pub fn consume(
     source: KafkaSource,
     opts: Arc<ParseOptions>,
@@ -76,21 +79,45 @@ pub fn consume(
     tx: Sender<Batch>,
     metrics: Arc<Metrics>,
     stop: Arc<AtomicBool>,
+    reorder: Reorder,
 ) -> KafkaSource {
-    source.run(&opts, Some(&dead), &stop, &mut |b| {
-        metrics.add_events(&b.events_by_source);
-        metrics.bad_records.fetch_add(b.bad, Ordering::Relaxed);
-        if b.events.is_empty() && b.offsets.is_empty() {
+    let mut reorder = reorder;
+    let send = |r: Released, metrics: &Metrics| -> bool {
+        metrics.late_events.fetch_add(r.late, Ordering::Relaxed);
+        if r.events.is_empty() && r.offsets.is_empty() {
             return true;
         }
         metrics.queue_batches.fetch_add(1, Ordering::Relaxed);
         tx.blocking_send(Batch {
-            kafka: b.offsets,
-            origins: b.origins,
-            ..Batch::of(b.events)
+            kafka: r.offsets,
+            origins: r.origins,
+            ..Batch::of(r.events)
         })
         .is_ok()
+    };
+    let stats = source.stats.clone();
+    source.run(&opts, Some(&dead), &stop, &mut |b| {
+        metrics.add_events(&b.events_by_source);
+        metrics.bad_records.fetch_add(b.bad, Ordering::Relaxed);
+        if !b.revoked.is_empty() {
+            reorder.drop_partitions(&b.revoked);
+        }
+        reorder.push(b, Instant::now());
+        let released = reorder.release(Instant::now(), &|t, p| {
+            stats
+                .behind
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(&(t.to_string(), p))
+                .copied()
+        });
+        metrics
+            .reorder_held
+            .store(reorder.held() as i64, Ordering::Relaxed);
+        send(released, &metrics)
     });
+    // The end of the stream: nothing left to wait for.
+    send(reorder.release_all(), &metrics);
     drop(tx);
     source
 }

@@ -31,6 +31,10 @@ pub struct Metrics {
     pub state_snapshot_failures: AtomicU64,
     /// Scale-out: events produced again, keyed by principal, to the repartition topic.
     pub repartitioned: AtomicU64,
+    /// Kafka: events that came after later ones had gone to detection (a partition behind).
+    pub late_events: AtomicU64,
+    /// Kafka: events held to merge the partitions by event time.
+    pub reorder_held: AtomicI64,
 }
 
 impl Metrics {
@@ -142,6 +146,11 @@ impl Metrics {
                     c(&self.state_snapshot_failures),
                 ),
                 (
+                    "secretwatch_kafka_late_events_total",
+                    "Kafka events older than events already detected on (a partition behind the others past the reorder wait).",
+                    c(&self.late_events),
+                ),
+                (
                     "secretwatch_repartitioned_events_total",
                     "Scale-out: events of unkeyed topics produced again, keyed by principal.",
                     c(&self.repartitioned),
@@ -173,6 +182,11 @@ impl Metrics {
             out,
             "# HELP secretwatch_kafka_assigned_shards Scale-out: Kafka partitions whose detection state this instance holds.\n# TYPE secretwatch_kafka_assigned_shards gauge\nsecretwatch_kafka_assigned_shards {}",
             self.assigned_shards.load(Ordering::Relaxed).max(0)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP secretwatch_kafka_reorder_held Kafka events held to merge partitions by event time.\n# TYPE secretwatch_kafka_reorder_held gauge\nsecretwatch_kafka_reorder_held {}",
+            self.reorder_held.load(Ordering::Relaxed).max(0)
         );
         render_sinks(&mut out, sinks);
         if let Some(k) = self.kafka.get() {

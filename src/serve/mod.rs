@@ -163,6 +163,10 @@ pub fn run(cfg: Config, files: Vec<PathBuf>) -> Result<()> {
     let stop_kafka = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let kafka_thread = match kafka_source {
         Some(source) => {
+            let reorder = secretwatch_ingest::reorder::Reorder::new(
+                std::time::Duration::from_millis(cfg.kafka.reorder_idle_ms),
+                cfg.kafka.reorder_max_events,
+            );
             let (opts, dead, tx, metrics, stop) = (
                 opts.clone(),
                 data.join("dead-letter.jsonl"),
@@ -173,7 +177,9 @@ pub fn run(cfg: Config, files: Vec<PathBuf>) -> Result<()> {
             Some(
                 std::thread::Builder::new()
                     .name("kafka".into())
-                    .spawn(move || kafka::consume(source, opts, dead, tx, metrics, stop))?,
+                    .spawn(move || {
+                        kafka::consume(source, opts, dead, tx, metrics, stop, reorder)
+                    })?,
             )
         }
         None => None,
@@ -183,6 +189,10 @@ pub fn run(cfg: Config, files: Vec<PathBuf>) -> Result<()> {
         true => {
             match repartition::Repartitioner::open(&cfg.kafka, &kafka::properties(&cfg.kafka)?)? {
                 Some(r) => {
+                    let reorder = secretwatch_ingest::reorder::Reorder::new(
+                        std::time::Duration::from_millis(cfg.kafka.reorder_idle_ms),
+                        cfg.kafka.reorder_max_events,
+                    );
                     let (opts, dead, metrics, stop) = (
                         opts.clone(),
                         data.join("dead-letter.jsonl"),
@@ -192,7 +202,7 @@ pub fn run(cfg: Config, files: Vec<PathBuf>) -> Result<()> {
                     Some(
                         std::thread::Builder::new()
                             .name("repartition".into())
-                            .spawn(move || r.run(opts, dead, metrics, stop))?,
+                            .spawn(move || r.run(opts, dead, metrics, stop, reorder))?,
                     )
                 }
                 None => None,

@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -19,6 +19,7 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
 use secretwatch_ingest::kafka::{KafkaSource, SourceSettings};
+use secretwatch_ingest::reorder::{Released, Reorder};
 use secretwatch_ingest::{Format, ParseOptions};
 use tracing::{info, warn};
 
@@ -168,27 +169,46 @@ impl Repartitioner {
         }
     }
 
-    /// Consume until `stop`, then commit what was sent and leave the group.
+    /// Consume until `stop`, then commit what was sent and leave the group. The raw
+    /// partitions are merged by event time first, so each principal's events reach the
+    /// repartition topic in order.
     pub fn run(
         self,
         opts: Arc<ParseOptions>,
         dead: std::path::PathBuf,
         metrics: Arc<Metrics>,
         stop: Arc<AtomicBool>,
+        mut reorder: Reorder,
     ) {
-        self.source.run(&opts, Some(&dead), &stop, &mut |b| {
-            metrics.bad_records.fetch_add(b.bad, Ordering::Relaxed);
-            if !self.send(&b.events, &stop) {
+        let forward = |r: Released| -> bool {
+            if !self.send(&r.events, &stop) {
                 return false;
             }
             metrics
                 .repartitioned
-                .fetch_add(b.events.len() as u64, Ordering::Relaxed);
+                .fetch_add(r.events.len() as u64, Ordering::Relaxed);
             let offsets: HashMap<(Arc<str>, i32), i64> =
-                b.offsets.into_iter().map(|(t, p, o)| ((t, p), o)).collect();
+                r.offsets.into_iter().map(|(t, p, o)| ((t, p), o)).collect();
             self.source.committer.publish(&offsets);
             true
+        };
+        let stats = self.source.stats.clone();
+        self.source.run(&opts, Some(&dead), &stop, &mut |b| {
+            metrics.bad_records.fetch_add(b.bad, Ordering::Relaxed);
+            if !b.revoked.is_empty() {
+                reorder.drop_partitions(&b.revoked);
+            }
+            reorder.push(b, Instant::now());
+            forward(reorder.release(Instant::now(), &|t, p| {
+                stats
+                    .behind
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .get(&(t.to_string(), p))
+                    .copied()
+            }))
         });
+        forward(reorder.release_all());
         self.source.close();
     }
 }
