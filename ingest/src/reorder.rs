@@ -9,7 +9,8 @@
 //! Offsets stay at least once: a partition's safe offset is that of its oldest held message,
 //! so a commit never passes an event that detection has not seen.
 
-use std::collections::HashMap;
+use std::cmp::{Ordering, Reverse};
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -39,6 +40,24 @@ struct Held {
     origin: (Arc<str>, i32, i64),
 }
 
+// Ordered by event time, then arrival.
+impl PartialEq for Held {
+    fn eq(&self, o: &Self) -> bool {
+        (self.time, self.seq) == (o.time, o.seq)
+    }
+}
+impl Eq for Held {}
+impl PartialOrd for Held {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Held {
+    fn cmp(&self, o: &Self) -> Ordering {
+        (self.time, self.seq).cmp(&(o.time, o.seq))
+    }
+}
+
 /// What may go to detection now, in event-time order.
 #[derive(Default)]
 pub struct Released {
@@ -51,7 +70,10 @@ pub struct Released {
 }
 
 pub struct Reorder {
-    held: Vec<Held>,
+    /// Oldest first.
+    held: BinaryHeap<Reverse<Held>>,
+    /// Offsets of the held events per partition (how many at each).
+    held_offsets: HashMap<Part, BTreeMap<i64, u32>>,
     parts: HashMap<Part, PartState>,
     idle: Duration,
     max_held: usize,
@@ -64,7 +86,8 @@ impl Reorder {
     /// held (beyond it the oldest go at once).
     pub fn new(idle: Duration, max_held: usize) -> Reorder {
         Reorder {
-            held: Vec::new(),
+            held: BinaryHeap::new(),
+            held_offsets: HashMap::new(),
             parts: HashMap::new(),
             idle,
             max_held: max_held.max(1),
@@ -106,19 +129,27 @@ impl Reorder {
                 st.max_time = Some(st.max_time.map_or(ev.time, |m| m.max(ev.time)));
             }
             self.seq += 1;
-            self.held.push(Held {
+            *self
+                .held_offsets
+                .entry((origin.0.clone(), origin.1))
+                .or_default()
+                .entry(origin.2)
+                .or_default() += 1;
+            self.held.push(Reverse(Held {
                 time: ev.time,
                 seq: self.seq,
                 event: ev,
                 origin,
-            });
+            }));
         }
     }
 
     /// Forget what is held from partitions taken away (their next owner reads them again).
     pub fn drop_partitions(&mut self, gone: &[(String, i32)]) {
         let is_gone = |t: &str, p: i32| gone.iter().any(|(gt, gp)| gt == t && *gp == p);
-        self.held.retain(|h| !is_gone(&h.origin.0, h.origin.1));
+        self.held
+            .retain(|Reverse(h)| !is_gone(&h.origin.0, h.origin.1));
+        self.held_offsets.retain(|(t, p), _| !is_gone(t, *p));
         self.parts.retain(|(t, p), _| !is_gone(t, *p));
     }
 
@@ -164,43 +195,46 @@ impl Reorder {
 
     fn release_until(&mut self, watermark: Option<DateTime<Utc>>) -> Released {
         let mut out = Released::default();
-        let (mut go, mut keep): (Vec<Held>, Vec<Held>) = match watermark {
-            None => (std::mem::take(&mut self.held), Vec::new()),
-            Some(w) => std::mem::take(&mut self.held)
-                .into_iter()
-                .partition(|h| h.time <= w),
-        };
-        // Bounded: beyond the limit the oldest go now.
-        if keep.len() > self.max_held {
-            keep.sort_by_key(|h| (h.time, h.seq));
-            let extra = keep.len() - self.max_held;
-            go.extend(keep.drain(..extra));
-        }
-        go.sort_by_key(|h| (h.time, h.seq));
-        for h in go {
+        loop {
+            let due = match (self.held.peek(), watermark) {
+                (None, _) => false,
+                (Some(_), None) => true,
+                (Some(Reverse(h)), Some(w)) => h.time <= w || self.held.len() > self.max_held,
+            };
+            if !due {
+                break;
+            }
+            let Some(Reverse(h)) = self.held.pop() else {
+                break;
+            };
             match self.released_up_to {
                 Some(r) if h.time < r => out.late += 1,
                 _ => self.released_up_to = Some(h.time),
             }
+            let key = (h.origin.0.clone(), h.origin.1);
+            if let Some(offs) = self.held_offsets.get_mut(&key) {
+                if let Some(n) = offs.get_mut(&h.origin.2) {
+                    *n -= 1;
+                    if *n == 0 {
+                        offs.remove(&h.origin.2);
+                    }
+                }
+            }
             out.events.push(h.event);
             out.origins.push(h.origin);
         }
-        self.held = keep;
         // Safe offsets: the oldest held message of a partition, else all it has consumed.
-        let mut oldest: HashMap<(&str, i32), i64> = HashMap::new();
-        for h in &self.held {
-            let e = oldest
-                .entry((&h.origin.0, h.origin.1))
-                .or_insert(h.origin.2);
-            *e = (*e).min(h.origin.2);
-        }
-        for ((t, p), st) in self.parts.iter_mut() {
-            let Some(safe) = oldest.get(&(&**t, *p)).copied().or(st.consumed) else {
+        for (k, st) in self.parts.iter_mut() {
+            let oldest = self
+                .held_offsets
+                .get(k)
+                .and_then(|m| m.keys().next().copied());
+            let Some(safe) = oldest.or(st.consumed) else {
                 continue;
             };
-            if st.published != Some(safe) && st.published.is_none_or(|old| safe > old) {
+            if st.published.is_none_or(|old| safe > old) {
                 st.published = Some(safe);
-                out.offsets.push((t.clone(), *p, safe));
+                out.offsets.push((k.0.clone(), k.1, safe));
             }
         }
         out

@@ -308,9 +308,86 @@ fn restart_alert(m: &SyncMapping, r: &Restart, now: DateTime<Utc>, prod: bool, w
     a
 }
 
+fn event_json(ev: &AccessEvent<'_>) -> serde_json::Value {
+    serde_json::to_value(ev).unwrap_or_default()
+}
+
+fn event_of(v: &serde_json::Value) -> Result<AccessEvent<'static>, String> {
+    secretwatch_ingest::normalized::parse_event(&v.to_string(), 1 << 16).map_err(|e| e.to_string())
+}
+
+fn mapping_key(m: &SyncMapping) -> String {
+    format!("{}\u{0}{}\u{0}{}", m.vault_path, m.namespace, m.secret)
+}
+
 impl Detector for RotationSyncGap {
     fn id(&self) -> &'static str {
         RULE
+    }
+
+    /// Writes waiting for their sync and syncs waiting for restarts, per mapping (by its Vault
+    /// path, namespace and Secret, so a reordered config keeps them).
+    fn export_state(&self) -> Option<serde_json::Value> {
+        let mut mappings = serde_json::Map::new();
+        for (m, st) in self.mappings.iter().zip(&self.state) {
+            if st.pending.is_none() && st.restart.is_none() && st.last_sync.is_none() {
+                continue;
+            }
+            mappings.insert(
+                mapping_key(m),
+                serde_json::json!({
+                    "pending": st.pending.as_ref().map(|p| serde_json::json!({
+                        "write": event_json(&p.write),
+                        "deadline": p.deadline,
+                        "fired": p.fired,
+                    })),
+                    "restart": st.restart.as_ref().map(|r| serde_json::json!({
+                        "sync": event_json(&r.sync),
+                        "write_id": r.write_id,
+                        "deadline": r.deadline,
+                        "restarted": r.restarted,
+                    })),
+                    "last_sync": st.last_sync,
+                }),
+            );
+        }
+        Some(serde_json::json!({ "watermark": self.watermark, "mappings": mappings }))
+    }
+
+    fn import_state(&mut self, state: serde_json::Value) -> Result<(), String> {
+        let time = |v: &serde_json::Value| -> Result<DateTime<Utc>, String> {
+            serde_json::from_value(v.clone()).map_err(|e| e.to_string())
+        };
+        self.watermark = serde_json::from_value(state["watermark"].clone()).unwrap_or(None);
+        let Some(saved) = state["mappings"].as_object() else {
+            return Ok(());
+        };
+        for (m, st) in self.mappings.iter().zip(self.state.iter_mut()) {
+            let Some(v) = saved.get(&mapping_key(m)) else {
+                continue;
+            };
+            st.pending = match &v["pending"] {
+                serde_json::Value::Null => None,
+                p => Some(Pending {
+                    write: event_of(&p["write"])?,
+                    deadline: time(&p["deadline"])?,
+                    fired: p["fired"].as_bool().unwrap_or(false),
+                }),
+            };
+            st.restart = match &v["restart"] {
+                serde_json::Value::Null => None,
+                r => Some(Restart {
+                    sync: event_of(&r["sync"])?,
+                    write_id: r["write_id"].as_str().unwrap_or_default().to_string(),
+                    deadline: time(&r["deadline"])?,
+                    restarted: serde_json::from_value(r["restarted"].clone())
+                        .map_err(|e| e.to_string())?,
+                }),
+            };
+            st.last_sync = serde_json::from_value(v["last_sync"].clone()).unwrap_or(None);
+        }
+        self.recompute_deadline();
+        Ok(())
     }
 
     fn on_event(&mut self, ev: &AccessEvent<'_>, out: &mut Vec<Alert>) {
