@@ -107,20 +107,35 @@ fn request(addr: &str, method: &str, path: &str, body: &str) -> Result<String> {
     Ok(body.to_string())
 }
 
+/// The lines of `files` merged by their timestamp (each file is in time order, as audit logs
+/// are), as one shipper of all of them would send them; at most `limit`.
 fn read_lines(files: &[PathBuf], limit: usize) -> Result<Vec<String>> {
-    let mut out = Vec::new();
+    let mut all: Vec<(String, String)> = Vec::new();
     for f in files {
         let mut input = secretwatch_ingest::Input::open(f)
             .with_context(|| format!("opening {}", f.display()))?;
         let mut buf = Vec::new();
-        while out.len() < limit && input.read_line(&mut buf)? {
+        let mut last = String::new();
+        while all.len() < limit * files.len() && input.read_line(&mut buf)? {
             let line = String::from_utf8_lossy(&buf).trim().to_string();
-            if !line.is_empty() {
-                out.push(line);
+            if line.is_empty() {
+                continue;
             }
+            // The record's own time (Kubernetes stageTimestamp, Vault time); lines without one
+            // keep their place after the previous line.
+            let key = ["\"stageTimestamp\":\"", "\"time\":\""]
+                .iter()
+                .find_map(|k| {
+                    let i = line.find(k)? + k.len();
+                    Some(line[i..].chars().take(19).collect::<String>())
+                })
+                .unwrap_or_else(|| last.clone());
+            last = key.clone();
+            all.push((key, line));
         }
     }
-    Ok(out)
+    all.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(all.into_iter().take(limit).map(|(_, l)| l).collect())
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {

@@ -2,9 +2,11 @@
 //!
 //! A response carries the request too, so the response alone makes the event; a request is
 //! held (owned) until its response arrives, and emitted alone when the response never comes
-//! (end of input, or more than `max_pending` requests waiting).
+//! (end of input, or more than `max_pending` requests waiting). A request that comes after its
+//! response (a log spread over Kafka partitions, read in turns) is dropped: the response counted
+//! already; the ids of the last `max_pending` responses are remembered for that.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use crate::event::AccessEvent;
 use crate::vault::parser::{EntryType, VaultEntry};
@@ -15,6 +17,9 @@ pub struct VaultPairer {
     pending: HashMap<String, AccessEvent<'static>>,
     order: VecDeque<String>,
     max_pending: usize,
+    /// Responses seen without a held request (their request may come later).
+    answered: HashSet<String>,
+    answered_order: VecDeque<String>,
 }
 
 impl VaultPairer {
@@ -23,6 +28,8 @@ impl VaultPairer {
             pending: HashMap::new(),
             order: VecDeque::new(),
             max_pending: max_pending.max(1),
+            answered: HashSet::new(),
+            answered_order: VecDeque::new(),
         }
     }
 
@@ -31,13 +38,25 @@ impl VaultPairer {
         match entry.entry_type {
             EntryType::Response => {
                 // The request, if held, is superseded by the response.
-                self.pending.remove(entry.event.id.as_ref());
+                if self.pending.remove(entry.event.id.as_ref()).is_none() && !entry.derived_id {
+                    let id = entry.event.id.to_string();
+                    if self.answered.insert(id.clone()) {
+                        self.answered_order.push_back(id);
+                        while self.answered_order.len() > self.max_pending {
+                            if let Some(old) = self.answered_order.pop_front() {
+                                self.answered.remove(&old);
+                            }
+                        }
+                    }
+                }
                 emit(entry.event);
             }
             // KMIP requests cannot be paired (no id); their responses repeat the request.
             EntryType::Request if entry.kmip => {}
             // Without an id there is nothing to pair by: the request counts on its own.
             EntryType::Request if entry.derived_id => emit(entry.event),
+            // Its response came first and counted.
+            EntryType::Request if self.answered.remove(entry.event.id.as_ref()) => {}
             EntryType::Request => {
                 let ev = entry.event.into_owned();
                 let id = ev.id.to_string();
@@ -110,6 +129,24 @@ mod tests {
         assert_eq!(out[0].outcome, Outcome::Allowed);
         p.flush(&mut |e| out.push(e.into_owned()));
         assert_eq!(out.len(), 1);
+    }
+
+    #[test]
+    fn a_request_after_its_response_is_not_counted_again() {
+        let opts = ParseOptions::default();
+        let mut p = VaultPairer::new(10);
+        let mut out = vec![];
+        let (req, resp) = (entry("request", "a"), entry("response", "a"));
+        p.push(parse_entry(&resp, &opts).unwrap(), &mut |e| {
+            out.push(e.into_owned())
+        });
+        p.push(parse_entry(&req, &opts).unwrap(), &mut |e| {
+            out.push(e.into_owned())
+        });
+        p.flush(&mut |e| out.push(e.into_owned()));
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].outcome, Outcome::Allowed);
+        assert_eq!(p.pending(), 0);
     }
 
     #[test]
