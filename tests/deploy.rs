@@ -6,6 +6,7 @@ mod common;
 fn shipped_configs_pass_config_check() {
     for path in [
         "deploy/compose/secretwatch.toml",
+        "deploy/kubernetes/scale-out/secretwatch.toml",
         "secretwatch.example.toml",
         "datasets/sample/secretwatch.toml",
     ] {

@@ -307,7 +307,9 @@ fn partitions_are_merged_by_event_time_and_alerts_match_scan() {
     let (_, m) = http(&server.addr, "GET", "/metrics", None, "");
     let late: String = m
         .lines()
-        .filter(|l| l.starts_with("secretwatch_kafka_late") || l.starts_with("secretwatch_kafka_reorder"))
+        .filter(|l| {
+            l.starts_with("secretwatch_kafka_late") || l.starts_with("secretwatch_kafka_reorder")
+        })
         .collect::<Vec<_>>()
         .join("; ");
     // SIGTERM ends the stream as the end of the files ends scan's (open sessions close).

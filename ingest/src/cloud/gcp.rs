@@ -169,8 +169,7 @@ impl<'a> RawEntry<'a> {
                     "missing (and no requestMetadata.requestAttributes.time or receiveTimestamp)",
                 )),
             };
-        parse_rfc3339(t.as_str())
-            .ok_or_else(|| ParseError::field(path(prefix, field), NOT_RFC3339))
+        parse_rfc3339(t.as_str()).ok_or_else(|| ParseError::field(path(prefix, field), NOT_RFC3339))
     }
 }
 
