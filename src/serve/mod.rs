@@ -93,6 +93,9 @@ pub fn run(cfg: Config, files: Vec<PathBuf>) -> Result<()> {
     };
     let (tx, rx) = tokio::sync::mpsc::channel::<Batch>(cfg.serve.queue_batches);
     // Scale-out: state per partition in the changelog topic, restored when partitions move.
+    if cfg.kafka.enabled() && cfg.kafka.scale_out && !cfg.detect.context.sync.is_empty() {
+        tracing::warn!("Scale-out: rotation-sync-gap and rotation-restart-gap do not run on Kafka partitions (a Vault write and the Kubernetes sync that should follow come from two principals, in different partitions); they run on events received over HTTP and files only.");
+    }
     let changelog = if cfg.kafka.enabled() && cfg.kafka.scale_out {
         let props = kafka::properties(&cfg.kafka)?;
         if cfg.kafka.topics.iter().any(|t| t.repartition) {
