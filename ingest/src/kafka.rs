@@ -163,7 +163,7 @@ impl ClientContext for SourceContext {
         let mut behind = HashMap::new();
         for (name, topic) in &s.topics {
             for (p, st) in &topic.partitions {
-                if *p < 0 || !st.desired {
+                if *p < 0 {
                     continue;
                 }
                 let read = if st.app_offset >= 0 {

@@ -144,6 +144,14 @@ impl Reorder {
         }
     }
 
+    /// The caller did not read for a while (it was blocked handing events on): that time does
+    /// not make partitions quiet.
+    pub fn touch_all(&mut self, now: Instant) {
+        for st in self.parts.values_mut() {
+            st.active = st.active.max(now);
+        }
+    }
+
     /// Forget what is held from partitions taken away (their next owner reads them again).
     pub fn drop_partitions(&mut self, gone: &[(String, i32)]) {
         let is_gone = |t: &str, p: i32| gone.iter().any(|(gt, gp)| gt == t && *gp == p);

@@ -114,7 +114,13 @@ pub fn consume(
         metrics
             .reorder_held
             .store(reorder.held() as i64, Ordering::Relaxed);
-        send(released, &metrics)
+        let t = Instant::now();
+        let ok = send(released, &metrics);
+        // Blocked on a full detection queue: no partition went quiet meanwhile.
+        if t.elapsed() > std::time::Duration::from_millis(10) {
+            reorder.touch_all(Instant::now());
+        }
+        ok
     });
     // The end of the stream: nothing left to wait for.
     send(reorder.release_all(), &metrics);

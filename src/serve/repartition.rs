@@ -199,14 +199,21 @@ impl Repartitioner {
                 reorder.drop_partitions(&b.revoked);
             }
             reorder.push(b, Instant::now());
-            forward(reorder.release(Instant::now(), &|t, p| {
+            let released = reorder.release(Instant::now(), &|t, p| {
                 stats
                     .behind
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .get(&(t.to_string(), p))
                     .copied()
-            }))
+            });
+            let t = Instant::now();
+            let ok = forward(released);
+            // Blocked on the broker: no partition went quiet meanwhile.
+            if t.elapsed() > Duration::from_millis(10) {
+                reorder.touch_all(Instant::now());
+            }
+            ok
         });
         forward(reorder.release_all());
         self.source.close();
