@@ -48,12 +48,13 @@ fn row(i: u64) -> EventRow {
     }
 }
 
-fn peak_rss_mib() -> f64 {
+/// A memory field of this process's /proc status (`VmHWM:` peak, `VmRSS:` now), MiB.
+pub(crate) fn status_mib(field: &str) -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
             s.lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .find_map(|l| l.strip_prefix(field))
                 .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
         })
         .map(|kib| kib / 1024.0)
@@ -114,7 +115,10 @@ pub fn run(events: u64, keep: Option<&std::path::Path>) -> Result<()> {
             );
         }
     }
-    println!("  peak RSS of this process: {:.0} MiB", peak_rss_mib());
+    println!(
+        "  peak RSS of this process: {:.0} MiB",
+        status_mib("VmHWM:")
+    );
     Ok(())
 }
 

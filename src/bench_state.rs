@@ -10,20 +10,8 @@ use anyhow::Result;
 use secretwatch_detect::{DetectConfig, Engine};
 use secretwatch_ingest::{Format, ParseOptions, Parsed, RecordParser};
 
+use crate::bench_query::status_mib;
 use crate::serve::changelog::Snapshot;
-
-/// Resident memory now (VmRSS), MiB.
-fn rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        })
-        .map(|kib| kib / 1024.0)
-        .unwrap_or(f64::NAN)
-}
 
 fn line(i: usize, day: u32, secs: usize, secret: usize) -> String {
     let ns = format!("team-{}", i % 500);
@@ -42,7 +30,7 @@ pub fn run(principals: usize) -> Result<()> {
     let opts = ParseOptions::default();
     let mut parser = RecordParser::new(&opts, Format::K8sAudit);
     let mut engine = Engine::new(&cfg)?;
-    let before = rss_mib();
+    let before = status_mib("VmRSS:");
     let mut alerts = Vec::new();
     let mut events = 0u64;
     let t = Instant::now();
@@ -61,7 +49,7 @@ pub fn run(principals: usize) -> Result<()> {
         }
     }
     let secs = t.elapsed().as_secs_f64();
-    let after = rss_mib();
+    let after = status_mib("VmRSS:");
     let t = Instant::now();
     let snap = Snapshot::of(&engine, BTreeMap::new())?;
     let json: usize = snap.files.values().map(String::len).sum();

@@ -203,15 +203,7 @@ fn api_tokens_have_roles() {
 #[test]
 fn the_dashboard_works_in_headless_chromium() {
     let root = common::root();
-    let setup = Command::new(root.join("scripts/setup-browser.sh"))
-        .output()
-        .expect("scripts/setup-browser.sh");
-    assert!(
-        setup.status.success(),
-        "the browser is not installed: run scripts/setup.sh ({})",
-        String::from_utf8_lossy(&setup.stderr)
-    );
-    let node_path = String::from_utf8_lossy(&setup.stdout).trim().to_string();
+    let node_path = common::browser_node_path();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let server = sample(&data, &[]);

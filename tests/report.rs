@@ -365,15 +365,7 @@ fn reports_over_the_sample_match_the_store_and_render_in_chromium() {
     );
 
     // The HTML in a real browser, as an auditor opens the attachment.
-    let setup = Command::new(root.join("scripts/setup-browser.sh"))
-        .output()
-        .expect("scripts/setup-browser.sh");
-    assert!(
-        setup.status.success(),
-        "the browser is not installed: run scripts/setup.sh ({})",
-        String::from_utf8_lossy(&setup.stderr)
-    );
-    let node_path = String::from_utf8_lossy(&setup.stdout).trim().to_string();
+    let node_path = common::browser_node_path();
     let shots = option_env!("CARGO_TARGET_TMPDIR")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| dir.path().to_path_buf())

@@ -109,6 +109,31 @@ fn metric(s: &Server, name: &str) -> i64 {
         .unwrap_or(-1)
 }
 
+/// Every principal's list and burst in time order, and the alert ids `scan` raises for them,
+/// per rule (ids are deterministic: the service must deliver exactly these).
+fn stream_and_expected(dir: &Path) -> (Vec<String>, impl Fn(&str) -> BTreeSet<String>) {
+    let mut lines: Vec<String> = (0..PRINCIPALS).map(list).collect();
+    for i in 0..PRINCIPALS {
+        lines.extend((0..READS).map(|j| read(i, j)));
+    }
+    lines.sort_by_key(|l| {
+        serde_json::from_str::<serde_json::Value>(l).unwrap()["stageTimestamp"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    });
+    std::fs::write(dir.join("all.jsonl"), lines.join("\n") + "\n").unwrap();
+    let alerts = common::alerts(&common::run(dir, &["scan", "all.jsonl"], None, &[]));
+    let expected = move |rule: &str| -> BTreeSet<String> {
+        alerts
+            .iter()
+            .filter(|a| a["rule"] == rule)
+            .map(|a| a["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    (lines, expected)
+}
+
 #[test]
 fn a_killed_instance_hands_its_partition_and_its_state_to_a_survivor() {
     let broker = MockBroker::start(&[(TOPIC, 3), ("scale-changelog", 3)]);
@@ -121,25 +146,7 @@ fn a_killed_instance_hands_its_partition_and_its_state_to_a_survivor() {
     );
 
     // What must arrive: the same events scanned offline, in time order.
-    let mut lines: Vec<String> = (0..PRINCIPALS).map(list).collect();
-    for i in 0..PRINCIPALS {
-        lines.extend((0..READS).map(|j| read(i, j)));
-    }
-    lines.sort_by_key(|l| {
-        serde_json::from_str::<serde_json::Value>(l).unwrap()["stageTimestamp"]
-            .as_str()
-            .unwrap()
-            .to_string()
-    });
-    std::fs::write(dir.path().join("all.jsonl"), lines.join("\n") + "\n").unwrap();
-    let offline = common::run(dir.path(), &["scan", "all.jsonl"], None, &[]);
-    let expected = |rule: &str| -> BTreeSet<String> {
-        common::alerts(&offline)
-            .iter()
-            .filter(|a| a["rule"] == rule)
-            .map(|a| a["id"].as_str().unwrap().to_string())
-            .collect()
-    };
+    let (_, expected) = stream_and_expected(dir.path());
     let (bulk, lists) = (
         expected("bulk-secret-reads"),
         expected("k8s-secrets-list-cluster-wide"),
@@ -293,25 +300,7 @@ output = {{ type = "webhook", url = "http://{}/hook" }}
     )
     .unwrap();
 
-    let mut lines: Vec<String> = (0..PRINCIPALS).map(list).collect();
-    for i in 0..PRINCIPALS {
-        lines.extend((0..READS).map(|j| read(i, j)));
-    }
-    lines.sort_by_key(|l| {
-        serde_json::from_str::<serde_json::Value>(l).unwrap()["stageTimestamp"]
-            .as_str()
-            .unwrap()
-            .to_string()
-    });
-    std::fs::write(dir.path().join("all.jsonl"), lines.join("\n") + "\n").unwrap();
-    let offline = common::run(dir.path(), &["scan", "all.jsonl"], None, &[]);
-    let expected = |rule: &str| -> BTreeSet<String> {
-        common::alerts(&offline)
-            .iter()
-            .filter(|a| a["rule"] == rule)
-            .map(|a| a["id"].as_str().unwrap().to_string())
-            .collect()
-    };
+    let (lines, expected) = stream_and_expected(dir.path());
     let servers: Vec<Server> = (0..3)
         .map(|n| {
             start_args(

@@ -411,6 +411,29 @@ fn html_table(out: &mut String, t: &Table, max: usize) {
     }
 }
 
+/// The events of one break-glass session as a table.
+fn session_events(s: &Session, empty: &str) -> Table {
+    Table {
+        key: "break_glass",
+        columns: vec!["time", "action", "verb", "target", "outcome", "source ip"],
+        rows: s
+            .events
+            .iter()
+            .map(|e| {
+                vec![
+                    time(e.time),
+                    e.action.clone(),
+                    e.verb.clone(),
+                    e.target.clone(),
+                    e.outcome.clone(),
+                    e.source_ip.clone().unwrap_or_default(),
+                ]
+            })
+            .collect(),
+        empty: empty.into(),
+    }
+}
+
 fn html_session(out: &mut String, s: &Session) {
     let _ = write!(
         out,
@@ -431,25 +454,10 @@ fn html_session(out: &mut String, s: &Session) {
             .map(|n| format!(": \u{201c}{}\u{201d}", esc(n)))
             .unwrap_or_default(),
     );
-    let t = Table {
-        key: "break_glass_events",
-        columns: vec!["time", "action", "verb", "target", "outcome", "source ip"],
-        rows: s
-            .events
-            .iter()
-            .map(|e| {
-                vec![
-                    time(e.time),
-                    e.action.clone(),
-                    e.verb.clone(),
-                    e.target.clone(),
-                    e.outcome.clone(),
-                    e.source_ip.clone().unwrap_or_default(),
-                ]
-            })
-            .collect(),
-        empty: "No event of this session is in the store (past retention?).".into(),
-    };
+    let t = session_events(
+        s,
+        "No event of this session is in the store (past retention?).",
+    );
     html_table(out, &t, usize::MAX);
     if s.events_total > s.events.len() as u64 {
         let _ = write!(
@@ -626,25 +634,7 @@ fn markdown(r: &Report, cfg: &ReportConfig) -> String {
                         .map(|b| format!(" by {}", md_cell(b)))
                         .unwrap_or_default()
                 );
-                let ev = Table {
-                    key: "break_glass",
-                    columns: vec!["time", "action", "verb", "target", "outcome", "source ip"],
-                    rows: s
-                        .events
-                        .iter()
-                        .map(|e| {
-                            vec![
-                                time(e.time),
-                                e.action.clone(),
-                                e.verb.clone(),
-                                e.target.clone(),
-                                e.outcome.clone(),
-                                e.source_ip.clone().unwrap_or_default(),
-                            ]
-                        })
-                        .collect(),
-                    empty: "No event of this session is in the store.".into(),
-                };
+                let ev = session_events(s, "No event of this session is in the store.");
                 md_table(&mut o, &ev, usize::MAX);
             }
         }

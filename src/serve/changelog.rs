@@ -125,6 +125,50 @@ pub struct Changelog {
     producer: ThreadedProducer<Deliveries>,
 }
 
+/// Partitions of `topic` (0 when it does not exist).
+pub fn partitions(probe: &BaseConsumer, topic: &str) -> Result<usize> {
+    let md = probe
+        .fetch_metadata(Some(topic), Duration::from_secs(15))
+        .with_context(|| format!("kafka: metadata of {topic}"))?;
+    Ok(md
+        .topics()
+        .first()
+        .filter(|m| m.error().is_none())
+        .map(|m| m.partitions().len())
+        .unwrap_or(0))
+}
+
+/// Create a topic the service owns; a failure is logged (the caller checks what exists).
+pub fn create_topic(
+    properties: &[(String, String)],
+    topic: &str,
+    partitions: usize,
+    settings: &[(&str, &str)],
+) {
+    let made = (|| -> Result<()> {
+        let admin: AdminClient<DefaultClientContext> = client(properties).create()?;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let mut new = NewTopic::new(topic, partitions.max(1) as i32, TopicReplication::Fixed(-1));
+        for (k, v) in settings {
+            new = new.set(k, v);
+        }
+        let res = rt.block_on(admin.create_topics(
+            &[new],
+            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(15))),
+        ))?;
+        for r in res {
+            r.map_err(|(t, e)| anyhow!("{t}: {e}"))?;
+        }
+        Ok(())
+    })();
+    match made {
+        Ok(()) => info!(topic, partitions, "Topic created."),
+        Err(e) => warn!(topic, error = %format!("{e:#}"), "Topic not created."),
+    }
+}
+
 pub fn client(properties: &[(String, String)]) -> ClientConfig {
     let mut c = ClientConfig::new();
     for (k, v) in properties {
@@ -146,17 +190,7 @@ impl Changelog {
             .set("group.id", format!("{group}-changelog-probe"))
             .create()
             .context("kafka: a client for the changelog")?;
-        let count = |t: &str| -> Result<usize> {
-            let md = probe
-                .fetch_metadata(Some(t), Duration::from_secs(15))
-                .with_context(|| format!("kafka: metadata of {t}"))?;
-            Ok(md
-                .topics()
-                .first()
-                .filter(|m| m.error().is_none())
-                .map(|m| m.partitions().len())
-                .unwrap_or(0))
-        };
+        let count = |t: &str| partitions(&probe, t);
         let mut partitions = 0;
         for t in inputs {
             let n = count(t)?;
@@ -169,28 +203,12 @@ impl Changelog {
             partitions = n;
         }
         if count(topic)? == 0 {
-            let admin: AdminClient<DefaultClientContext> = client(properties)
-                .create()
-                .context("kafka: an admin client for the changelog topic")?;
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
-            let new = NewTopic::new(topic, partitions as i32, TopicReplication::Fixed(-1))
-                .set("cleanup.policy", "compact");
-            let made = rt.block_on(admin.create_topics(
-                &[new],
-                &AdminOptions::new().operation_timeout(Some(Duration::from_secs(15))),
-            ));
-            match made {
-                Ok(res) => {
-                    for r in res {
-                        if let Err((t, e)) = r {
-                            warn!(topic = %t, error = %e, "Changelog topic not created.");
-                        }
-                    }
-                }
-                Err(e) => warn!(error = %e, "Changelog topic not created."),
-            }
+            create_topic(
+                properties,
+                topic,
+                partitions,
+                &[("cleanup.policy", "compact")],
+            );
         }
         let have = count(topic)?;
         if have < partitions {

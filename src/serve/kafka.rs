@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use secretwatch_ingest::kafka::{KafkaSource, SourceSettings};
+use secretwatch_ingest::kafka::{KafkaBatch, KafkaSource, KafkaStats, SourceSettings};
 use secretwatch_ingest::reorder::{Released, Reorder};
 use secretwatch_ingest::{Format, ParseOptions};
 use std::time::Instant;
@@ -70,6 +70,34 @@ pub fn open(
     Ok(source)
 }
 
+/// One step of the event-time merge: take the consumer's batch (and its revocations), then
+/// release what the watermark allows.
+pub fn merge(reorder: &mut Reorder, b: KafkaBatch, stats: &KafkaStats) -> Released {
+    if !b.revoked.is_empty() {
+        reorder.drop_partitions(&b.revoked);
+    }
+    reorder.push(b, Instant::now());
+    reorder.release(Instant::now(), &|t, p| {
+        stats
+            .behind
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&(t.to_string(), p))
+            .copied()
+    })
+}
+
+/// Hand released events on; time blocked doing it (a full queue, a slow broker) does not make
+/// partitions quiet.
+pub fn hand_on(reorder: &mut Reorder, send: impl FnOnce() -> bool) -> bool {
+    let t = Instant::now();
+    let ok = send();
+    if t.elapsed() > std::time::Duration::from_millis(10) {
+        reorder.touch_all(Instant::now());
+    }
+    ok
+}
+
 /// Consume until `stop`; returns the source for the final commit once detection has saved.
 /// Partitions are merged by event time on the way ([`Reorder`]).
 pub fn consume(
@@ -99,28 +127,11 @@ pub fn consume(
     source.run(&opts, Some(&dead), &stop, &mut |b| {
         metrics.add_events(&b.events_by_source);
         metrics.bad_records.fetch_add(b.bad, Ordering::Relaxed);
-        if !b.revoked.is_empty() {
-            reorder.drop_partitions(&b.revoked);
-        }
-        reorder.push(b, Instant::now());
-        let released = reorder.release(Instant::now(), &|t, p| {
-            stats
-                .behind
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .get(&(t.to_string(), p))
-                .copied()
-        });
+        let released = merge(&mut reorder, b, &stats);
         metrics
             .reorder_held
             .store(reorder.held() as i64, Ordering::Relaxed);
-        let t = Instant::now();
-        let ok = send(released, &metrics);
-        // Blocked on a full detection queue: no partition went quiet meanwhile.
-        if t.elapsed() > std::time::Duration::from_millis(10) {
-            reorder.touch_all(Instant::now());
-        }
-        ok
+        hand_on(&mut reorder, || send(released, &metrics))
     });
     // The end of the stream: nothing left to wait for.
     send(reorder.release_all(), &metrics);

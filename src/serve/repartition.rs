@@ -11,12 +11,10 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, Result};
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::BaseConsumer;
 use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
 use secretwatch_ingest::kafka::{KafkaSource, SourceSettings};
 use secretwatch_ingest::reorder::{Released, Reorder};
@@ -24,25 +22,14 @@ use secretwatch_ingest::{Format, ParseOptions};
 use tracing::{info, warn};
 
 use crate::config::KafkaConfig;
-use crate::serve::changelog::{client, Deliveries};
+use crate::serve::changelog::{client, create_topic, partitions, Deliveries};
+use crate::serve::kafka::{hand_on, merge};
 use crate::serve::metrics::Metrics;
 
 pub struct Repartitioner {
     source: KafkaSource,
     producer: ThreadedProducer<Deliveries>,
     topic: String,
-}
-
-fn partitions(probe: &BaseConsumer, topic: &str) -> Result<usize> {
-    let md = probe
-        .fetch_metadata(Some(topic), Duration::from_secs(15))
-        .with_context(|| format!("kafka: metadata of {topic}"))?;
-    Ok(md
-        .topics()
-        .first()
-        .filter(|m| m.error().is_none())
-        .map(|m| m.partitions().len())
-        .unwrap_or(0))
 }
 
 /// Make the repartition topic when it is missing: as many partitions as the keyed inputs
@@ -71,23 +58,7 @@ pub fn ensure_topic(cfg: &KafkaConfig, properties: &[(String, String)]) -> Resul
     for t in from {
         n = n.max(partitions(&probe, t)?);
     }
-    let admin: AdminClient<DefaultClientContext> = client(properties)
-        .create()
-        .context("kafka: an admin client for the repartition topic")?;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let res = rt.block_on(admin.create_topics(
-        &[NewTopic::new(
-            &topic,
-            n.max(1) as i32,
-            TopicReplication::Fixed(-1),
-        )],
-        &AdminOptions::new().operation_timeout(Some(Duration::from_secs(15))),
-    ));
-    if let Err(e) = res {
-        warn!(topic, error = %e, "Repartition topic not created.");
-    }
+    create_topic(properties, &topic, n, &[]);
     info!(topic, partitions = n, "Repartition topic ready.");
     Ok(())
 }
@@ -195,25 +166,8 @@ impl Repartitioner {
         let stats = self.source.stats.clone();
         self.source.run(&opts, Some(&dead), &stop, &mut |b| {
             metrics.bad_records.fetch_add(b.bad, Ordering::Relaxed);
-            if !b.revoked.is_empty() {
-                reorder.drop_partitions(&b.revoked);
-            }
-            reorder.push(b, Instant::now());
-            let released = reorder.release(Instant::now(), &|t, p| {
-                stats
-                    .behind
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .get(&(t.to_string(), p))
-                    .copied()
-            });
-            let t = Instant::now();
-            let ok = forward(released);
-            // Blocked on the broker: no partition went quiet meanwhile.
-            if t.elapsed() > Duration::from_millis(10) {
-                reorder.touch_all(Instant::now());
-            }
-            ok
+            let released = merge(&mut reorder, b, &stats);
+            hand_on(&mut reorder, || forward(released))
         });
         forward(reorder.release_all());
         self.source.close();

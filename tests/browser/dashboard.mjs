@@ -20,10 +20,10 @@
 // ~/.cache/secretwatch/node). CHROMIUM overrides the browser path. Exits 0 when every check
 // passed, 1 on a failed check (with a FAIL line and a failure screenshot), 2 on bad usage or setup.
 
-import { createRequire } from 'node:module';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { loadPlaywright } from './playwright.mjs';
 
 const CHROMIUM_ARGS = [
   '--headless',
@@ -72,24 +72,6 @@ function parseArgs(argv) {
   return opts;
 }
 
-function loadPlaywright() {
-  const dirs = [];
-  if (process.env.SECRETWATCH_NODE) dirs.push(path.join(process.env.SECRETWATCH_NODE, 'node_modules'));
-  for (const p of (process.env.NODE_PATH || '').split(path.delimiter)) if (p) dirs.push(p);
-  dirs.push(path.join(os.homedir(), '.cache', 'secretwatch', 'node', 'node_modules'));
-  const require = createRequire(import.meta.url);
-  for (const dir of dirs) {
-    const candidate = path.join(dir, 'playwright-core');
-    if (fs.existsSync(path.join(candidate, 'package.json'))) return require(candidate);
-  }
-  try {
-    return require('playwright-core');
-  } catch {
-    console.error(`dashboard.mjs: playwright-core not found (looked in ${dirs.join(', ')}): run scripts/setup-browser.sh`);
-    process.exit(2);
-  }
-}
-
 class CheckFailed extends Error {}
 
 function assert(condition, message) {
@@ -103,7 +85,7 @@ async function main() {
     console.error(`dashboard.mjs: ${executablePath} not found: run scripts/setup-browser.sh`);
     process.exit(2);
   }
-  const { chromium } = loadPlaywright();
+  const { chromium } = loadPlaywright('dashboard.mjs');
   const outDir = opts.out || fs.mkdtempSync(path.join(os.tmpdir(), 'secretwatch-screens-'));
   fs.mkdirSync(outDir, { recursive: true });
   const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'secretwatch-chromium-'));

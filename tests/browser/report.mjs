@@ -11,10 +11,9 @@
 // Usage: node tests/browser/report.mjs REPORT.html --out DIR [--expect TEXT]... [--timeout MS]
 // Exits 0 when every check passed, 1 on a failed check, 2 on bad usage or setup.
 
-import { createRequire } from 'node:module';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
+import { loadPlaywright } from './playwright.mjs';
 import { pathToFileURL } from 'node:url';
 
 const SECTIONS = ['access', 'human_production_reads', 'break_glass', 'alerts', 'broad_listers', 'dormant', 'rotation', 'sync', 'coverage'];
@@ -45,20 +44,6 @@ function parseArgs(argv) {
   return opts;
 }
 
-function loadPlaywright() {
-  const dirs = [];
-  if (process.env.SECRETWATCH_NODE) dirs.push(path.join(process.env.SECRETWATCH_NODE, 'node_modules'));
-  for (const p of (process.env.NODE_PATH || '').split(path.delimiter)) if (p) dirs.push(p);
-  dirs.push(path.join(os.homedir(), '.cache', 'secretwatch', 'node', 'node_modules'));
-  const require = createRequire(import.meta.url);
-  for (const dir of dirs) {
-    const candidate = path.join(dir, 'playwright-core');
-    if (fs.existsSync(path.join(candidate, 'package.json'))) return require(candidate);
-  }
-  console.error(`report.mjs: playwright-core not found (looked in ${dirs.join(', ')}): run scripts/setup-browser.sh`);
-  process.exit(2);
-}
-
 function check(condition, message) {
   if (!condition) {
     console.log(`FAIL ${message}`);
@@ -74,7 +59,7 @@ async function main() {
     console.error(`report.mjs: ${executablePath} not found: run scripts/setup-browser.sh`);
     process.exit(2);
   }
-  const { chromium } = loadPlaywright();
+  const { chromium } = loadPlaywright('report.mjs');
   fs.mkdirSync(opts.out, { recursive: true });
   const browser = await chromium.launch({
     executablePath,

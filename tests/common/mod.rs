@@ -99,3 +99,17 @@ pub fn k8s_line(
     })
     .to_string()
 }
+
+/// NODE_PATH for the Chromium drivers under tests/browser: Debian's chromium and playwright-core,
+/// installed by scripts/setup-browser.sh (which prints the path). Fails, saying so, without them.
+pub fn browser_node_path() -> String {
+    let setup = Command::new(root().join("scripts/setup-browser.sh"))
+        .output()
+        .expect("scripts/setup-browser.sh");
+    assert!(
+        setup.status.success(),
+        "the browser is not installed: run scripts/setup.sh ({})",
+        String::from_utf8_lossy(&setup.stderr)
+    );
+    String::from_utf8_lossy(&setup.stdout).trim().to_string()
+}
