@@ -489,6 +489,8 @@ output = {{ type = "ocsf", file = "{o}" }}
         "dead-letter.jsonl",
         "state/baseline.json",
         "state/sigma-correlations.json",
+        // Sessions, alerted windows, pending rotations: also what scale-out snapshots carry.
+        "state/detectors.json",
     ] {
         outputs.push((
             f,
