@@ -191,6 +191,14 @@ pub fn kafka(
             .iter()
             .enumerate()
             .map(|(i, l)| {
+                // A Vault request is held until its response (no event of its own): key it by
+                // its `auth.display_name` too, as a shipper keying by that field would, so it
+                // meets its response in the same shard.
+                if secretwatch_ingest::parser::sniff(l) == Some(secretwatch_ingest::Format::Vault) {
+                    if let Ok(entry) = secretwatch_ingest::vault::parse_entry(l, &opts) {
+                        return entry.event.principal.name.to_string();
+                    }
+                }
                 let mut key = None;
                 parser.parse(l, &mut |p| {
                     if let secretwatch_ingest::Parsed::Event(ev) = p {

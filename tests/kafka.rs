@@ -113,7 +113,7 @@ fn events_from_kafka_become_alerts_at_a_sink_and_bad_messages_are_dead_lettered(
         receiver,
         dir,
         cfg,
-    } = Setup::new("");
+    } = Setup::new("[ingest]\nvault_max_pending = 1\n");
     let data = dir.path().join("data");
 
     // Plain events, an EventList of two, a shipper's envelope, and garbage in between.
@@ -141,8 +141,12 @@ fn events_from_kafka_become_alerts_at_a_sink_and_bad_messages_are_dead_lettered(
     broker.produce(
         "vault-audit",
         &[
+            // With one request allowed to wait, k-2's is given up on (counted on its own) when
+            // k-1's arrives: what a request whose response is in another partition looks like.
+            ("v".into(), root("k-2", "request")),
             ("v".into(), root("k-1", "request")),
             ("v".into(), root("k-1", "response")),
+            ("v".into(), root("k-2", "response")),
         ],
     );
 
@@ -163,8 +167,9 @@ fn events_from_kafka_become_alerts_at_a_sink_and_bad_messages_are_dead_lettered(
     );
     wait_for("the consumer metrics", || {
         let (_, m) = http(&server.addr, "GET", "/metrics", None, "");
-        m.contains("secretwatch_kafka_messages_total 6")
+        m.contains("secretwatch_kafka_messages_total 8")
             && m.contains("secretwatch_kafka_bad_messages_total 1")
+            && m.contains("secretwatch_kafka_vault_unanswered_requests_total 1")
             && m.contains("secretwatch_events_total{source=\"kubernetes\"} 4")
             && m.contains("secretwatch_kafka_consumer_lag{topic=\"k8s-audit\"} 0")
     });

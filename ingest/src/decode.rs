@@ -27,6 +27,9 @@ pub struct IngestStats {
     /// Events from which ingest removed secret values.
     pub redacted_events: u64,
     pub events_by_source: BTreeMap<&'static str, u64>,
+    /// Vault requests counted without their response while the stream went on (see
+    /// [`crate::vault::VaultPairer::unanswered`]).
+    pub vault_unanswered: u64,
     /// The first few errors, `location: reason` (for answers to a sender).
     #[serde(skip)]
     pub first_errors: Vec<String>,
@@ -40,6 +43,7 @@ impl IngestStats {
         self.skipped += other.skipped;
         self.bad += other.bad;
         self.redacted_events += other.redacted_events;
+        self.vault_unanswered += other.vault_unanswered;
         for (k, v) in &other.bad_by_kind {
             *self.bad_by_kind.entry(k).or_default() += v;
         }
@@ -186,6 +190,7 @@ impl<'o> Decoder<'o> {
             parser.parse(text, &mut on);
         }
         acc.errors(&errors, source, line, text);
+        acc.stats.vault_unanswered = parser.vault_unanswered();
         match acc.failure.take() {
             Some(e) => Err(e),
             None => Ok(()),

@@ -71,6 +71,9 @@ pub struct KafkaBatch {
 pub struct KafkaStats {
     pub messages: AtomicU64,
     pub bad_messages: AtomicU64,
+    /// Vault requests counted without their response (see README "Kafka": key Vault records so
+    /// a request and its response share a partition).
+    pub vault_unanswered: AtomicU64,
     pub commits: AtomicU64,
     pub commit_failures: AtomicU64,
     pub rebalances: AtomicU64,
@@ -355,6 +358,7 @@ impl KafkaSource {
                         decoder: Decoder::new(opts, *f, dead_letter.map(DeadLetter::new)),
                         sources: HashMap::new(),
                         counted_bad: 0,
+                        counted_unanswered: 0,
                         counted_events: BTreeMap::new(),
                     },
                 )
@@ -455,6 +459,11 @@ impl KafkaSource {
             let stats = &t.decoder.stats;
             batch.bad += stats.bad - t.counted_bad;
             t.counted_bad = stats.bad;
+            self.stats.vault_unanswered.fetch_add(
+                stats.vault_unanswered - t.counted_unanswered,
+                Ordering::Relaxed,
+            );
+            t.counted_unanswered = stats.vault_unanswered;
             for (k, v) in &stats.events_by_source {
                 let before = t.counted_events.insert(k, *v).unwrap_or(0);
                 if *v > before {
@@ -499,6 +508,7 @@ struct TopicState<'o> {
     decoder: Decoder<'o>,
     sources: HashMap<i32, String>,
     counted_bad: u64,
+    counted_unanswered: u64,
     counted_events: BTreeMap<&'static str, u64>,
 }
 

@@ -308,6 +308,11 @@ impl<'o> RecordParser<'o> {
         }
     }
 
+    /// Vault requests counted without their response while the stream went on.
+    pub fn vault_unanswered(&self) -> u64 {
+        self.vault.unanswered()
+    }
+
     /// End of input: emit Vault requests that never got a response.
     pub fn finish<'a>(&mut self, out: &mut dyn FnMut(Parsed<'a>))
     where

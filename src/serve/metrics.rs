@@ -222,6 +222,11 @@ fn render_kafka(out: &mut String, k: &KafkaStats) {
                 c(&k.bad_messages),
             ),
             (
+                "secretwatch_kafka_vault_unanswered_requests_total",
+                "Vault requests counted without their response because it had not arrived while ingest.vault_max_pending others waited (a request and its response in different partitions).",
+                c(&k.vault_unanswered),
+            ),
+            (
                 "secretwatch_kafka_commits_total",
                 "Offset commits.",
                 c(&k.commits),

@@ -20,6 +20,8 @@ pub struct VaultPairer {
     /// Responses seen without a held request (their request may come later).
     answered: HashSet<String>,
     answered_order: VecDeque<String>,
+    /// Requests given up on while the stream goes on (more than `max_pending` waiting).
+    unanswered: u64,
 }
 
 impl VaultPairer {
@@ -30,6 +32,7 @@ impl VaultPairer {
             max_pending: max_pending.max(1),
             answered: HashSet::new(),
             answered_order: VecDeque::new(),
+            unanswered: 0,
         }
     }
 
@@ -78,6 +81,7 @@ impl VaultPairer {
     fn pop_oldest<'a>(&mut self, emit: &mut dyn FnMut(AccessEvent<'a>)) {
         while let Some(id) = self.order.pop_front() {
             if let Some(ev) = self.pending.remove(&id) {
+                self.unanswered += 1;
                 emit(ev);
                 return;
             }
@@ -95,6 +99,12 @@ impl VaultPairer {
 
     pub fn pending(&self) -> usize {
         self.pending.len()
+    }
+
+    /// Requests counted on their own because their response had not come while `max_pending`
+    /// others waited: a response in another partition read much later, or in another instance.
+    pub fn unanswered(&self) -> u64 {
+        self.unanswered
     }
 }
 
@@ -166,8 +176,14 @@ mod tests {
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].id, "a");
         assert_eq!(out[0].outcome, Outcome::Unknown);
+        assert_eq!(p.unanswered(), 1, "given up on while the stream goes on");
         p.flush(&mut |e| out.push(e.into_owned()));
         let ids: Vec<_> = out.iter().map(|e| e.id.to_string()).collect();
         assert_eq!(ids, ["a", "b", "c"]);
+        assert_eq!(
+            p.unanswered(),
+            1,
+            "the end of input is not a stream giving up"
+        );
     }
 }
