@@ -67,9 +67,7 @@ pub fn run(cfg: &Config, labels: &PathBuf, files: &[PathBuf]) -> Result<()> {
         .iter()
         .map(|f| Input::open(f))
         .collect::<Result<Vec<_>, _>>()?;
-    let stats = crate::merge::read_all(inputs, &opts, cfg.format(), None, &mut |ev| {
-        pipeline.event(ev)
-    })?;
+    let stats = pipeline.read(inputs, &opts, cfg.format(), None)?;
     pipeline.finish()?;
     let alerts = std::mem::take(&mut pipeline.sink.0);
     let events = stats.events;

@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use secretwatch_alerting::{AlertSink, JsonLines};
+use secretwatch_detect::sigma::Prematch;
 use secretwatch_detect::{Alert, Engine};
-use secretwatch_ingest::{AccessEvent, IngestStats, Input};
+use secretwatch_ingest::{AccessEvent, Format, IngestStats, Input, ParseOptions};
 
 use crate::cli::ScanArgs;
 use crate::config::Config;
@@ -67,6 +68,36 @@ impl<S: AlertSink> Pipeline<S> {
     pub fn event(&mut self, ev: &AccessEvent<'_>) {
         self.engine.on_event(ev, &mut self.pending);
         self.deliver();
+    }
+
+    /// An event whose rules a parser thread matched already.
+    pub fn matched(&mut self, ev: &AccessEvent<'_>, m: Prematch) {
+        self.engine.on_event_prematched(ev, m, &mut self.pending);
+        self.deliver();
+    }
+
+    /// Read `inputs` into the engine: parsed (and the stateless rules matched) on parser
+    /// threads, merged by event time.
+    pub fn read(
+        &mut self,
+        inputs: Vec<Input>,
+        opts: &ParseOptions,
+        format: Format,
+        dead_letter: Option<&Path>,
+    ) -> Result<IngestStats> {
+        match self.engine.prematcher() {
+            Some(m) => crate::merge::read_all_matched(
+                inputs,
+                opts,
+                format,
+                dead_letter,
+                &m,
+                &mut |ev, pre| self.matched(ev, pre),
+            ),
+            None => {
+                crate::merge::read_all(inputs, opts, format, dead_letter, &mut |ev| self.event(ev))
+            }
+        }
     }
 
     fn deliver(&mut self) {
@@ -135,13 +166,7 @@ pub fn run(cfg: &Config, args: &ScanArgs) -> Result<()> {
             }
         })
     });
-    let res = crate::merge::read_all(
-        inputs,
-        &opts,
-        cfg.format(),
-        Some(&cfg.ingest.dead_letter),
-        &mut |ev| pipeline.event(ev),
-    );
+    let res = pipeline.read(inputs, &opts, cfg.format(), Some(&cfg.ingest.dead_letter));
     stop.store(true, Ordering::Relaxed);
     if let Some(t) = ticker {
         let _ = t.join();

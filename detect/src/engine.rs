@@ -237,7 +237,35 @@ impl Engine {
         self.watermark
     }
 
+    /// The stateless part of the rules, for parser threads: events matched there are handed in
+    /// with [`Engine::on_event_prematched`] (the same alerts as [`Engine::on_event`]).
+    pub fn prematcher(&self) -> Option<sigma::Prematcher> {
+        self.sigma.as_ref().map(SigmaDetector::prematcher)
+    }
+
+    /// [`Engine::on_event`] for an event whose rules a [`sigma::Prematcher`] of this engine matched.
+    pub fn on_event_prematched(
+        &mut self,
+        ev: &AccessEvent<'_>,
+        pre: sigma::Prematch,
+        out: &mut Vec<Alert>,
+    ) {
+        self.advance(ev, out);
+        if let Some(s) = self.sigma.as_mut() {
+            s.on_event_prematched(ev, pre, out);
+        }
+        for d in &mut self.detectors {
+            d.on_event(ev, out);
+        }
+    }
+
     pub fn on_event(&mut self, ev: &AccessEvent<'_>, out: &mut Vec<Alert>) {
+        self.advance(ev, out);
+        self.each_mut(|d| d.on_event(ev, out));
+    }
+
+    /// Event time moves on with `ev`: detectors get their ticks.
+    fn advance(&mut self, ev: &AccessEvent<'_>, out: &mut Vec<Alert>) {
         if self.watermark.is_none_or(|w| ev.time > w) {
             self.watermark = Some(ev.time);
             match self.next_tick {
@@ -249,7 +277,6 @@ impl Engine {
                 Some(_) => {}
             }
         }
-        self.each_mut(|d| d.on_event(ev, out));
     }
 
     pub fn flush(&mut self, out: &mut Vec<Alert>) {

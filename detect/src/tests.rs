@@ -343,3 +343,49 @@ fn secret_values_alert_once_per_store_and_day() {
     let text = serde_json::to_string(&alerts).unwrap();
     assert!(!text.contains("aHVudGVyMg=="));
 }
+
+/// Rules matched on other threads ([`Engine::prematcher`]) give the alerts matching on the
+/// detection thread gives, and a prematch from an older rule set is matched again.
+#[test]
+fn prematched_events_alert_as_events_matched_in_the_engine() {
+    let events = crate::test_support::read_events(&["k8s-audit.jsonl.gz", "vault-audit.jsonl.gz"]);
+    let cfg = DetectConfig::default();
+    let mut plain = Engine::new(&cfg).unwrap();
+    let mut pre = Engine::new(&cfg).unwrap();
+    let matcher = pre.prematcher().unwrap();
+    // Matched on other threads, as parser threads do.
+    let matched: Vec<_> = std::thread::scope(|s| {
+        let halves: Vec<_> = events
+            .chunks(events.len() / 2 + 1)
+            .map(|part| {
+                let m = matcher.clone();
+                s.spawn(move || part.iter().map(|e| m.matches(e)).collect::<Vec<_>>())
+            })
+            .collect();
+        halves.into_iter().flat_map(|h| h.join().unwrap()).collect()
+    });
+    let (mut a, mut b) = (vec![], vec![]);
+    for (ev, m) in events.iter().zip(matched) {
+        plain.on_event(ev, &mut a);
+        pre.on_event_prematched(ev, m, &mut b);
+    }
+    plain.flush(&mut a);
+    pre.flush(&mut b);
+    let ids = |v: &[Alert]| v.iter().map(|a| a.id.clone()).collect::<Vec<_>>();
+    assert!(
+        a.iter().any(|x| x.rule == "k8s-secrets-list-cluster-wide"),
+        "the sample has Sigma alerts"
+    );
+    assert_eq!(ids(&a), ids(&b));
+
+    // A prematch of a rule set the engine no longer runs is not trusted.
+    let other = Engine::new(&cfg).unwrap().prematcher().unwrap();
+    let mut fresh = Engine::new(&cfg).unwrap();
+    let (mut c, mut d) = (vec![], vec![]);
+    let mut again = Engine::new(&cfg).unwrap();
+    for ev in &events {
+        fresh.on_event(ev, &mut c);
+        again.on_event_prematched(ev, other.matches(ev), &mut d);
+    }
+    assert_eq!(ids(&c), ids(&d));
+}

@@ -294,6 +294,24 @@ impl Decoder<'_> {
     }
 }
 
+/// Whether an input whose first line is `first_line` can be cut into chunks of lines parsed by
+/// separate decoders, in parallel: Kubernetes audit lines (events or `EventList`s) are each whole
+/// on their own, while Vault entries pair requests with responses and a document spans lines.
+pub fn lines_are_independent(first_line: &[u8], format: Format) -> bool {
+    let Ok(text) = std::str::from_utf8(first_line) else {
+        return false;
+    };
+    let text = text.trim();
+    if starts_document(text) {
+        return false;
+    }
+    match format {
+        Format::K8sAudit => true,
+        Format::Auto => crate::parser::sniff(text) == Some(Format::K8sAudit),
+        _ => false,
+    }
+}
+
 /// The first line opens a multi-line JSON document rather than holding a record.
 fn starts_document(first_line: &str) -> bool {
     if first_line == "{" || first_line.starts_with('[') {
@@ -318,5 +336,18 @@ mod tests {
         assert!(starts_document("{\"items\": ["));
         assert!(!starts_document("{\"a\":1}"));
         assert!(!starts_document("not json"));
+    }
+
+    #[test]
+    fn kubernetes_lines_can_be_split_and_vault_lines_cannot() {
+        let k8s = br#"{"kind":"Event","auditID":"a","stage":"ResponseComplete"}"#;
+        let vault = br#"{"type":"request","time":"2026-11-03T10:05:00Z","request":{"id":"x"}}"#;
+        assert!(lines_are_independent(k8s, Format::Auto));
+        assert!(lines_are_independent(k8s, Format::K8sAudit));
+        assert!(!lines_are_independent(vault, Format::Auto));
+        assert!(!lines_are_independent(vault, Format::Vault));
+        assert!(!lines_are_independent(b"[", Format::Auto));
+        assert!(!lines_are_independent(b"{", Format::K8sAudit));
+        assert!(!lines_are_independent(&[0xff, b'{'], Format::Auto));
     }
 }

@@ -31,7 +31,7 @@ pub mod vault;
 
 pub use cloud::is_aws_root;
 pub use deadletter::DeadLetter;
-pub use decode::{Decoder, IngestStats};
+pub use decode::{lines_are_independent, Decoder, IngestStats};
 pub use error::{IngestError, ParseError};
 pub use event::{
     AccessEvent, Action, Impersonation, Outcome, Principal, PrincipalKind, Redactions,

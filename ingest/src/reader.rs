@@ -110,6 +110,68 @@ impl Input {
         Ok(true)
     }
 
+    /// The first line, if the read buffer holds it whole (without reading past it).
+    pub fn peek_line(&mut self) -> Result<Option<&[u8]>, IngestError> {
+        let buf = self.reader.fill_buf().map_err(|source| IngestError::Read {
+            path: self.path.clone(),
+            source,
+        })?;
+        Ok(memchr::memchr(b'\n', buf).map(|end| &buf[..end]))
+    }
+
+    /// Read whole lines into `buf` (cleared first; `carry` holds the start of a line cut off by
+    /// the previous call and is put first): at least `target` bytes unless the input ends, cut
+    /// after the last newline, the rest left in `carry`. Returns false when nothing is left.
+    pub fn read_chunk(
+        &mut self,
+        buf: &mut Vec<u8>,
+        carry: &mut Vec<u8>,
+        target: usize,
+    ) -> Result<bool, IngestError> {
+        buf.clear();
+        buf.append(carry);
+        let mut ended = false;
+        while buf.len() < target {
+            let have = buf.len();
+            buf.resize(target.max(have + 64 * 1024), 0);
+            let n = loop {
+                match self.reader.read(&mut buf[have..]) {
+                    Ok(n) => break n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(source) => {
+                        buf.truncate(have);
+                        return Err(IngestError::Read {
+                            path: self.path.clone(),
+                            source,
+                        });
+                    }
+                }
+            };
+            buf.truncate(have + n);
+            if n == 0 {
+                ended = true;
+                break;
+            }
+        }
+        if !ended {
+            match memchr::memrchr(b'\n', buf) {
+                Some(at) => carry.extend_from_slice(&buf[at + 1..]),
+                // One line longer than the chunk: read on to its end.
+                None => {
+                    self.reader
+                        .read_until(b'\n', buf)
+                        .map_err(|source| IngestError::Read {
+                            path: self.path.clone(),
+                            source,
+                        })?;
+                }
+            }
+            let keep = buf.len() - carry.len();
+            buf.truncate(keep);
+        }
+        Ok(!buf.is_empty())
+    }
+
     /// Read everything left, up to `limit` bytes (for whole-document inputs).
     pub fn read_rest(&mut self, buf: &mut Vec<u8>, limit: u64) -> Result<(), IngestError> {
         (&mut self.reader)
@@ -127,6 +189,26 @@ impl Input {
 mod tests {
     use super::*;
     use std::io::Write;
+
+    #[test]
+    fn chunks_end_at_line_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lines");
+        // A line longer than what one read brings, then short ones, the last without newline.
+        let long = "x".repeat(200_000);
+        let text = format!("{long}\na\nbb\nccc\ndd");
+        std::fs::write(&path, &text).unwrap();
+        let mut input = Input::open(&path).unwrap();
+        let (mut buf, mut carry, mut got) = (Vec::new(), Vec::new(), Vec::new());
+        while input.read_chunk(&mut buf, &mut carry, 8).unwrap() {
+            got.push(String::from_utf8(buf.clone()).unwrap());
+        }
+        assert_eq!(got.concat(), text);
+        assert_eq!(got[0], format!("{long}\n"), "the long line whole, alone");
+        let (last, whole) = got.split_last().unwrap();
+        assert!(whole.iter().all(|c| c.ends_with('\n')), "{got:?}");
+        assert!(last.ends_with("dd"));
+    }
 
     #[test]
     fn reads_plain_and_gzip_lines() {

@@ -2,6 +2,7 @@
 //! time, results turned into [`Alert`]s with deterministic ids.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, TimeZone, Utc};
 use rsigma_eval::{
@@ -75,9 +76,35 @@ fn logsource_pipeline() -> Result<rsigma_eval::Pipeline, String> {
     rsigma_eval::parse_pipeline(&doc.to_string()).map_err(|e| e.to_string())
 }
 
+/// The stateless half of Sigma (which detection rules an event matches), shareable with parser
+/// threads so that the detection thread only correlates: see [`crate::Engine::prematcher`].
+#[derive(Clone)]
+pub struct Prematcher {
+    engine: Arc<CorrelationEngine>,
+}
+
+/// What a [`Prematcher`] found for one event, to hand with it to
+/// [`crate::Engine::on_event_prematched`].
+pub struct Prematch {
+    results: Vec<EvaluationResult>,
+    /// The rule set it was matched with (a reload in between makes the engine match again).
+    rules: usize,
+}
+
+impl Prematcher {
+    pub fn matches(&self, ev: &AccessEvent<'_>) -> Prematch {
+        Prematch {
+            results: self.engine.evaluate(&SigmaView::new(ev)),
+            rules: Arc::as_ptr(&self.engine) as usize,
+        }
+    }
+}
+
 /// Runs a [`RuleSet`].
 pub struct SigmaDetector {
     engine: CorrelationEngine,
+    /// The same rules, matched by parser threads ([`Prematcher`]).
+    matcher: Arc<CorrelationEngine>,
     meta: HashMap<String, RuleMeta>,
     groups: WindowedGroups,
     /// Open correlation alerts by group: (start, last match). A burst that keeps matching stays
@@ -93,6 +120,18 @@ impl SigmaDetector {
         lists: &ReferenceLists,
         default_window_minutes: u32,
     ) -> Result<Self, RuleError> {
+        Ok(SigmaDetector {
+            engine: Self::compile(rules, lists)?,
+            matcher: Arc::new(Self::compile(rules, lists)?),
+            meta: rules.meta.clone(),
+            groups: WindowedGroups::default(),
+            bursts: HashMap::new(),
+            default_window: default_window_minutes,
+            fired: 0,
+        })
+    }
+
+    fn compile(rules: &RuleSet, lists: &ReferenceLists) -> Result<CorrelationEngine, RuleError> {
         let cfg = CorrelationConfig {
             // Event time only: never fall back to the wall clock.
             timestamp_fallback: TimestampFallback::Skip,
@@ -120,14 +159,39 @@ impl SigmaDetector {
                 file: "(rule set)".into(),
                 reason: e.to_string(),
             })?;
-        Ok(SigmaDetector {
-            engine,
-            meta: rules.meta.clone(),
-            groups: WindowedGroups::default(),
-            bursts: HashMap::new(),
-            default_window: default_window_minutes,
-            fired: 0,
-        })
+        Ok(engine)
+    }
+
+    pub fn prematcher(&self) -> Prematcher {
+        Prematcher {
+            engine: self.matcher.clone(),
+        }
+    }
+
+    /// [`Detector::on_event`] with the detection rules already matched by a [`Prematcher`].
+    pub fn on_event_prematched(
+        &mut self,
+        ev: &AccessEvent<'_>,
+        pre: Prematch,
+        out: &mut Vec<Alert>,
+    ) {
+        let view = SigmaView::new(ev);
+        let results = if pre.rules == Arc::as_ptr(&self.matcher) as usize {
+            self.engine
+                .process_with_detections(&view, pre.results, ev.time.timestamp())
+        } else {
+            self.engine.process_event_at(&view, ev.time.timestamp())
+        };
+        self.emit(&results, ev, out);
+    }
+
+    fn emit(&mut self, results: &[EvaluationResult], ev: &AccessEvent<'_>, out: &mut Vec<Alert>) {
+        for r in results {
+            self.fired += 1;
+            if let Some(a) = self.alert_for(r, ev) {
+                out.push(a);
+            }
+        }
     }
 
     /// Rule ids that can alert.
@@ -344,12 +408,7 @@ impl Detector for SigmaDetector {
     fn on_event(&mut self, ev: &AccessEvent<'_>, out: &mut Vec<Alert>) {
         let view = SigmaView::new(ev);
         let results = self.engine.process_event_at(&view, ev.time.timestamp());
-        for r in &results {
-            self.fired += 1;
-            if let Some(a) = self.alert_for(r, ev) {
-                out.push(a);
-            }
-        }
+        self.emit(&results, ev, out);
     }
 
     fn save_state(&self, dir: &std::path::Path) -> Result<(), crate::engine::EngineError> {

@@ -6,7 +6,7 @@ mod examples;
 mod rules;
 mod view;
 
-pub use detector::{render, CorrelationFacts, ReferenceLists, SigmaDetector};
+pub use detector::{render, CorrelationFacts, Prematch, Prematcher, ReferenceLists, SigmaDetector};
 pub use examples::{parse_examples, Examples};
 pub use rules::{load, read_dir, RuleError, RuleMeta, RuleSet, RuleSource};
 pub use view::SigmaView;
