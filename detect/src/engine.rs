@@ -20,6 +20,8 @@ pub struct Engine {
     /// The rule engine, kept apart so rules can be reloaded with their state.
     sigma: Option<SigmaDetector>,
     detectors: Vec<Box<dyn Detector>>,
+    /// Kept apart so rules can read it (`first_seen.*`, `baseline.*`); runs last.
+    baseline: Option<crate::baseline::BaselineDetector>,
     watermark: Option<DateTime<Utc>>,
     next_tick: Option<DateTime<Utc>>,
 }
@@ -182,9 +184,9 @@ impl Engine {
             Box::new(SecretValuesInAuditLog::new()),
         ];
         detectors.extend(crate::context::detectors(&cfg.context)?);
-        detectors.push(Box::new(baseline));
         let mut engine = Engine::with_detectors(detectors);
         engine.sigma = Some(sigma);
+        engine.baseline = Some(baseline);
         if let Some(dir) = state_dir {
             engine.import_state(dir)?;
         }
@@ -207,12 +209,14 @@ impl Engine {
             .iter()
             .map(|s| s as &dyn Detector)
             .chain(self.detectors.iter().map(|d| d.as_ref()))
+            .chain(self.baseline.iter().map(|b| b as &dyn Detector))
     }
 
     pub fn with_detectors(detectors: Vec<Box<dyn Detector>>) -> Engine {
         Engine {
             sigma: None,
             detectors,
+            baseline: None,
             watermark: None,
             next_tick: None,
         }
@@ -229,6 +233,9 @@ impl Engine {
         }
         for d in &mut self.detectors {
             f(d.as_mut());
+        }
+        if let Some(b) = self.baseline.as_mut() {
+            f(b);
         }
     }
 
@@ -250,18 +257,29 @@ impl Engine {
         pre: sigma::Prematch,
         out: &mut Vec<Alert>,
     ) {
+        self.event(ev, Some(pre), out);
+    }
+
+    pub fn on_event(&mut self, ev: &AccessEvent<'_>, out: &mut Vec<Alert>) {
+        self.event(ev, None, out);
+    }
+
+    fn event(&mut self, ev: &AccessEvent<'_>, pre: Option<sigma::Prematch>, out: &mut Vec<Alert>) {
         self.advance(ev, out);
+        // Rules first: stateful ones read the baselines as they stood before this event.
         if let Some(s) = self.sigma.as_mut() {
-            s.on_event_prematched(ev, pre, out);
+            let baseline = self
+                .baseline
+                .as_ref()
+                .map(|b| b as &dyn crate::sigma::BaselineFields);
+            s.on_event_with(ev, pre, baseline, out);
         }
         for d in &mut self.detectors {
             d.on_event(ev, out);
         }
-    }
-
-    pub fn on_event(&mut self, ev: &AccessEvent<'_>, out: &mut Vec<Alert>) {
-        self.advance(ev, out);
-        self.each_mut(|d| d.on_event(ev, out));
+        if let Some(b) = self.baseline.as_mut() {
+            b.on_event(ev, out);
+        }
     }
 
     /// Event time moves on with `ev`: detectors get their ticks.

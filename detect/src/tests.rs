@@ -389,3 +389,93 @@ fn prematched_events_alert_as_events_matched_in_the_engine() {
     }
     assert_eq!(ids(&c), ids(&d));
 }
+
+const FIRST_READ_RULE: &str = r#"
+title: Production secret read for the first time by a person
+id: 5d0c7c1e-2f7a-4a55-9d0e-6c1f7f2d9b41
+name: first-prod-secret-read-by-human
+description: A person reads a production Secret they never read before.
+tags: [attack.credential-access, attack.t1552.007]
+logsource: {product: kubernetes, service: audit}
+detection:
+  selection:
+    principal.kind: human
+    target.namespace: prod
+    action: read
+    first_seen.secret: true
+  condition: selection
+level: medium
+examples:
+  fire:
+    - {user: "oidc:ann@example.com", verb: get, namespace: prod, name: db}
+    - - {user: "oidc:ann@example.com", verb: get, namespace: prod, name: db}
+      - {user: "oidc:ann@example.com", verb: get, namespace: prod, name: api-key, time: "2026-11-03T10:05:00Z"}
+  quiet:
+    - {user: "system:serviceaccount:prod:app", verb: get, namespace: prod, name: db}
+    - {user: "oidc:ann@example.com", verb: get, namespace: dev, name: db}
+"#;
+
+/// A rule with `first_seen.*`: matched against the baselines as they stood before the event,
+/// after the learning period only, the same on the prematched path; its examples run with
+/// baselines that know the case's earlier records.
+#[test]
+fn first_seen_fields_in_rules_follow_the_baselines() {
+    let rules = crate::sigma::load(&[crate::sigma::RuleSource {
+        name: "first-read.yml".into(),
+        text: FIRST_READ_RULE.into(),
+        strict: true,
+    }])
+    .unwrap();
+    let (cases, failures) =
+        crate::sigma::run_examples(&rules, &crate::sigma::ReferenceLists::default()).unwrap();
+    assert_eq!(cases, 4);
+    assert!(failures.is_empty(), "{failures:?}");
+
+    let mut cfg = DetectConfig::default();
+    cfg.baseline.learning_days = 1;
+    let read = |user: &str, name: &str, time: &str| {
+        k8s(user, "", "get", Some("prod"), Some(name), 200, time, "")
+    };
+    let lines = vec![
+        // Learning: nothing is first seen.
+        read("oidc:ann", "db", "2026-11-03T09:00:00Z"),
+        read("oidc:ann", "db", "2026-11-05T09:00:00Z"), // known
+        read("oidc:ann", "api-key", "2026-11-05T09:10:00Z"), // new to ann: fires
+        read("oidc:ann", "api-key", "2026-11-05T11:10:00Z"), // known now
+        read("oidc:bob", "db", "2026-11-05T12:00:00Z"), // bob is new: fires
+        read(
+            "system:serviceaccount:prod:app",
+            "cache",
+            "2026-11-05T12:30:00Z",
+        ),
+    ];
+    let fired = |prematched: bool| -> Vec<(String, String)> {
+        let mut engine = Engine::with_rules(&cfg, &rules).unwrap();
+        let matcher = engine.prematcher().unwrap();
+        let mut parser = RecordParser::new(&OPTS, Format::Auto);
+        let mut out = vec![];
+        for l in &lines {
+            parser.parse(l, &mut |p| {
+                if let Parsed::Event(ev) = p {
+                    if prematched {
+                        engine.on_event_prematched(&ev, matcher.matches(&ev), &mut out);
+                    } else {
+                        engine.on_event(&ev, &mut out);
+                    }
+                }
+            });
+        }
+        out.into_iter()
+            .filter(|a| a.rule == "first-prod-secret-read-by-human")
+            .map(|a| (a.principal, a.targets.join(",")))
+            .collect()
+    };
+    let got = fired(false);
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert!(
+        got[0].0 == "oidc:ann" && got[0].1.contains("api-key"),
+        "{got:?}"
+    );
+    assert!(got[1].0 == "oidc:bob" && got[1].1.contains("db"), "{got:?}");
+    assert_eq!(fired(true), got, "prematched path");
+}

@@ -470,3 +470,52 @@ impl Detector for BaselineDetector {
         self.store.advance(now, self.cfg.idle_days);
     }
 }
+
+/// `first_seen.*` and `baseline.*` for Sigma rules, from the store as it stood before the
+/// event (the Sigma engine runs before the baselines learn it). While the store is learning
+/// nothing is first seen.
+///
+/// | field | type | meaning |
+/// |---|---|---|
+/// | `first_seen.principal` | bool | the principal was never seen before |
+/// | `first_seen.secret` | bool | the principal never touched this secret before |
+/// | `first_seen.namespace` | bool | ... nor anything in this namespace |
+/// | `first_seen.source_network` | bool | ... from this network (`ipv4_prefix`/`ipv6_prefix`) |
+/// | `first_seen.user_agent` | bool | ... with this user agent (product and major version) |
+/// | `baseline.learning` | bool | the store is still in its learning period |
+/// | `baseline.known_days` | int | days since the principal was first seen (0 when new) |
+/// | `baseline.usual_hour` | bool | the principal was active in this hour of the week (or next to it) |
+/// | `baseline.reads_this_hour` | int | secret reads by the principal earlier in this UTC hour |
+/// | `baseline.reads_per_hour` | float | its mean secret reads per completed active hour |
+impl crate::sigma::BaselineFields for BaselineDetector {
+    fn field(&self, name: &str, ev: &AccessEvent<'_>) -> Option<rsigma_eval::EventValue<'static>> {
+        use rsigma_eval::EventValue as V;
+        let learned =
+            self.cfg.learning_days == 0 || self.store.learned(ev.time, self.cfg.learning_days);
+        let p = self.store.get(principal_key(ev.source, &ev.principal.name));
+        let f = self.facts(ev);
+        let first = |term: Option<u32>| -> V<'static> {
+            V::Bool(
+                learned && term.is_some() && p.is_none_or(|p| term.is_some_and(|t| p.is_novel(t))),
+            )
+        };
+        Some(match name {
+            "first_seen.principal" => V::Bool(learned && p.is_none()),
+            "first_seen.secret" => first(f.secret),
+            "first_seen.namespace" => first(f.namespace),
+            "first_seen.source_network" => first(f.network),
+            "first_seen.user_agent" => first(f.user_agent),
+            "baseline.learning" => V::Bool(!learned),
+            "baseline.known_days" => V::Int(i64::from(p.map_or(0, |p| p.age_hours(f.hour) / 24))),
+            "baseline.usual_hour" => V::Bool(
+                p.is_some_and(|p| p.slot_known(slot_of(f.hour), p.age_hours(f.hour) < 7 * 24)),
+            ),
+            "baseline.reads_this_hour" => V::Int(i64::from(
+                p.filter(|p| p.cur_hour == f.hour)
+                    .map_or(0, |p| p.cur_reads),
+            )),
+            "baseline.reads_per_hour" => V::Float(p.map_or(0.0, |p| p.read_stats().mean)),
+            _ => return None,
+        })
+    }
+}

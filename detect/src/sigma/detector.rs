@@ -1,7 +1,7 @@
 //! The Sigma engine as a [`Detector`]: detection rules and correlations over events in event
 //! time, results turned into [`Alert`]s with deterministic ids.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeZone, Utc};
@@ -15,7 +15,7 @@ use crate::alert::{alert_id, target_label, Alert};
 use crate::builtin::WindowedGroups;
 use crate::detector::{window_start, Detector};
 use crate::sigma::rules::{RuleError, RuleMeta, RuleSet};
-use crate::sigma::view::SigmaView;
+use crate::sigma::view::{BaselineFields, SigmaView, STATE_FIELD_PREFIXES};
 
 /// Named lists from the config, usable in rules as `field|expand: '%name%'`.
 #[derive(Debug, Clone, Default)]
@@ -105,6 +105,9 @@ pub struct SigmaDetector {
     engine: CorrelationEngine,
     /// The same rules, matched by parser threads ([`Prematcher`]).
     matcher: Arc<CorrelationEngine>,
+    /// Rules that ask for learned state (`first_seen.*`, `baseline.*`): matched here, on the
+    /// detection thread, with the baselines at hand; their matches by `matcher` are dropped.
+    stateful: Option<(CorrelationEngine, HashSet<String>)>,
     meta: HashMap<String, RuleMeta>,
     groups: WindowedGroups,
     /// Open correlation alerts by group: (start, last match). A burst that keeps matching stays
@@ -120,9 +123,31 @@ impl SigmaDetector {
         lists: &ReferenceLists,
         default_window_minutes: u32,
     ) -> Result<Self, RuleError> {
+        let stateful_rules: Vec<_> = rules
+            .collection
+            .rules
+            .iter()
+            .filter(|r| {
+                let d = serde_json::to_string(&r.detection).unwrap_or_default();
+                STATE_FIELD_PREFIXES
+                    .iter()
+                    .any(|p| d.contains(&format!("\"{p}")))
+            })
+            .cloned()
+            .collect();
+        let stateful = if stateful_rules.is_empty() {
+            None
+        } else {
+            let ids = stateful_rules.iter().filter_map(|r| r.id.clone()).collect();
+            let mut only = rsigma_parser::SigmaCollection::new();
+            only.rules = stateful_rules;
+            only.filters = rules.collection.filters.clone();
+            Some((Self::compile(&only, lists)?, ids))
+        };
         Ok(SigmaDetector {
-            engine: Self::compile(rules, lists)?,
-            matcher: Arc::new(Self::compile(rules, lists)?),
+            engine: Self::compile(&rules.collection, lists)?,
+            matcher: Arc::new(Self::compile(&rules.collection, lists)?),
+            stateful,
             meta: rules.meta.clone(),
             groups: WindowedGroups::default(),
             bursts: HashMap::new(),
@@ -131,7 +156,10 @@ impl SigmaDetector {
         })
     }
 
-    fn compile(rules: &RuleSet, lists: &ReferenceLists) -> Result<CorrelationEngine, RuleError> {
+    fn compile(
+        collection: &rsigma_parser::SigmaCollection,
+        lists: &ReferenceLists,
+    ) -> Result<CorrelationEngine, RuleError> {
         let cfg = CorrelationConfig {
             // Event time only: never fall back to the wall clock.
             timestamp_fallback: TimestampFallback::Skip,
@@ -154,7 +182,7 @@ impl SigmaDetector {
         })?;
         engine.add_pipeline(pipeline);
         engine
-            .add_collection(&rules.collection)
+            .add_collection(collection)
             .map_err(|e| RuleError::File {
                 file: "(rule set)".into(),
                 reason: e.to_string(),
@@ -168,6 +196,35 @@ impl SigmaDetector {
         }
     }
 
+    /// One event: `pre` what a [`Prematcher`] matched of it (if anything), `baseline` what
+    /// stateful rules ask. The same alerts whichever thread matched the stateless rules.
+    pub fn on_event_with(
+        &mut self,
+        ev: &AccessEvent<'_>,
+        pre: Option<Prematch>,
+        baseline: Option<&dyn BaselineFields>,
+        out: &mut Vec<Alert>,
+    ) {
+        let view = SigmaView::new(ev);
+        let ts = ev.time.timestamp();
+        let pre = pre
+            .filter(|p| p.rules == Arc::as_ptr(&self.matcher) as usize)
+            .map(|p| p.results);
+        let results = match (&self.stateful, pre) {
+            (None, Some(found)) => self.engine.process_with_detections(&view, found, ts),
+            (None, None) => self.engine.process_event_at(&view, ts),
+            (Some((rules, ids)), found) => {
+                let mut found = found.unwrap_or_else(|| self.matcher.evaluate(&view));
+                found.retain(|r| r.header.rule_id.as_ref().is_none_or(|id| !ids.contains(id)));
+                if let Some(b) = baseline {
+                    found.extend(rules.evaluate(&SigmaView::with_baseline(ev, b)));
+                }
+                self.engine.process_with_detections(&view, found, ts)
+            }
+        };
+        self.emit(&results, ev, out);
+    }
+
     /// [`Detector::on_event`] with the detection rules already matched by a [`Prematcher`].
     pub fn on_event_prematched(
         &mut self,
@@ -175,14 +232,7 @@ impl SigmaDetector {
         pre: Prematch,
         out: &mut Vec<Alert>,
     ) {
-        let view = SigmaView::new(ev);
-        let results = if pre.rules == Arc::as_ptr(&self.matcher) as usize {
-            self.engine
-                .process_with_detections(&view, pre.results, ev.time.timestamp())
-        } else {
-            self.engine.process_event_at(&view, ev.time.timestamp())
-        };
-        self.emit(&results, ev, out);
+        self.on_event_with(ev, Some(pre), None, out);
     }
 
     fn emit(&mut self, results: &[EvaluationResult], ev: &AccessEvent<'_>, out: &mut Vec<Alert>) {
@@ -406,9 +456,7 @@ impl Detector for SigmaDetector {
     }
 
     fn on_event(&mut self, ev: &AccessEvent<'_>, out: &mut Vec<Alert>) {
-        let view = SigmaView::new(ev);
-        let results = self.engine.process_event_at(&view, ev.time.timestamp());
-        self.emit(&results, ev, out);
+        self.on_event_with(ev, None, None, out);
     }
 
     fn save_state(&self, dir: &std::path::Path) -> Result<(), crate::engine::EngineError> {

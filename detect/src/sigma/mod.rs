@@ -9,7 +9,7 @@ mod view;
 pub use detector::{render, CorrelationFacts, Prematch, Prematcher, ReferenceLists, SigmaDetector};
 pub use examples::{parse_examples, Examples};
 pub use rules::{load, read_dir, RuleError, RuleMeta, RuleSet, RuleSource};
-pub use view::SigmaView;
+pub use view::{BaselineFields, SigmaView, STATE_FIELD_PREFIXES};
 
 use secretwatch_ingest::{Format, ParseOptions, Parsed, RecordParser};
 
@@ -91,20 +91,30 @@ pub fn run_examples(
                     problem,
                 };
                 let mut det = SigmaDetector::new(rules, lists, 60)?;
+                // Rules asking for learned state (`first_seen.*`, `baseline.*`) see baselines
+                // past learning that know only the case's earlier records.
+                let mut baseline = crate::baseline::detector(&crate::baseline::BaselineConfig {
+                    learning_days: 0,
+                    ..Default::default()
+                });
                 let mut parser = RecordParser::new(&opts, Format::Auto);
                 let mut alerts = vec![];
                 let mut bad = None;
+                let mut feed = |ev: &secretwatch_ingest::AccessEvent<'_>, alerts: &mut Vec<_>| {
+                    det.on_event_with(ev, None, Some(&baseline), alerts);
+                    baseline.on_event(ev, &mut vec![]);
+                };
                 for rec in case {
                     let text = rec.to_string();
                     parser.parse(&text, &mut |p| match p {
-                        Parsed::Event(ev) => det.on_event(&ev, &mut alerts),
+                        Parsed::Event(ev) => feed(&ev, &mut alerts),
                         Parsed::Skipped => {}
                         Parsed::Error(e) => bad = Some(e.to_string()),
                     });
                 }
                 parser.finish(&mut |p| {
                     if let Parsed::Event(ev) = p {
-                        det.on_event(&ev, &mut alerts);
+                        feed(&ev, &mut alerts);
                     }
                 });
                 if let Some(e) = bad {

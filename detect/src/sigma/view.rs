@@ -9,9 +9,19 @@ use rsigma_eval::{Event, EventValue};
 use secretwatch_ingest::{AccessEvent, SourceSystem, StrList};
 use serde_json::Value;
 
+/// What rules can ask of learned state (`first_seen.*`, `baseline.*` fields): answered from
+/// the state as it stood before the event.
+pub trait BaselineFields {
+    fn field(&self, name: &str, ev: &AccessEvent<'_>) -> Option<EventValue<'static>>;
+}
+
+/// Field name prefixes answered by [`BaselineFields`]; rules using them are stateful.
+pub const STATE_FIELD_PREFIXES: [&str; 2] = ["first_seen.", "baseline."];
+
 /// A borrowed view of one event for the Sigma engine.
 pub struct SigmaView<'e, 'a> {
     ev: &'e AccessEvent<'a>,
+    baseline: Option<&'e dyn BaselineFields>,
     raw: OnceCell<Option<Value>>,
     /// Whether the raw record has a request / response body (searched once per event).
     bodies: OnceCell<(bool, bool)>,
@@ -21,8 +31,17 @@ impl<'e, 'a> SigmaView<'e, 'a> {
     pub fn new(ev: &'e AccessEvent<'a>) -> Self {
         SigmaView {
             ev,
+            baseline: None,
             raw: OnceCell::new(),
             bodies: OnceCell::new(),
+        }
+    }
+
+    /// A view that also answers `first_seen.*` and `baseline.*` from `baseline`.
+    pub fn with_baseline(ev: &'e AccessEvent<'a>, baseline: &'e dyn BaselineFields) -> Self {
+        SigmaView {
+            baseline: Some(baseline),
+            ..SigmaView::new(ev)
         }
     }
 
@@ -112,6 +131,9 @@ const VAULT_KEYS: &[&str] = &[
 
 impl Event for SigmaView<'_, '_> {
     fn get_field(&self, path: &str) -> Option<EventValue<'_>> {
+        if STATE_FIELD_PREFIXES.iter().any(|p| path.starts_with(p)) {
+            return self.baseline?.field(path, self.ev);
+        }
         let e = self.ev;
         let p = &e.principal;
         let t = &e.target;
