@@ -311,6 +311,66 @@ pub fn kafka(
         "  (the producer side: {:.0} events/s)",
         target as f64 / produce_s
     );
+    compare_with_offline(
+        &lines,
+        &cfg,
+        &dir.path().join("data/alerts.jsonl"),
+        scale_out,
+    )?;
+    Ok(())
+}
+
+/// The service's alerts against one engine's over the same lines in time order (what `scan`
+/// computes), by id: the figure is only worth something if the alerts are right.
+fn compare_with_offline(
+    lines: &[String],
+    cfg: &Path,
+    served: &Path,
+    scale_out: bool,
+) -> Result<()> {
+    use std::collections::BTreeMap;
+    let cfg = crate::config::Config::load(Some(cfg))?;
+    let opts = cfg.parse_options();
+    let mut engine = secretwatch_detect::Engine::new(&cfg.detect)?;
+    let mut parser = secretwatch_ingest::RecordParser::new(&opts, cfg.format());
+    let mut offline = vec![];
+    for l in lines {
+        parser.parse(l, &mut |p| {
+            if let secretwatch_ingest::Parsed::Event(ev) = p {
+                engine.on_event(&ev, &mut offline);
+            }
+        });
+    }
+    let offline: BTreeMap<String, String> = offline.into_iter().map(|a| (a.id, a.rule)).collect();
+    let mut served_ids: BTreeMap<String, String> = BTreeMap::new();
+    for line in std::fs::read_to_string(served).unwrap_or_default().lines() {
+        let v: serde_json::Value = serde_json::from_str(line)?;
+        if let (Some(id), Some(rule)) = (v["id"].as_str(), v["rule"].as_str()) {
+            served_ids.insert(id.to_string(), rule.to_string());
+        }
+    }
+    let missing: Vec<&str> = offline
+        .iter()
+        .filter(|(id, _)| !served_ids.contains_key(*id))
+        .map(|(_, r)| r.as_str())
+        .collect();
+    let extra: Vec<&str> = served_ids
+        .iter()
+        .filter(|(id, _)| !offline.contains_key(*id))
+        .map(|(_, r)| r.as_str())
+        .collect();
+    println!(
+        "  alert ids: {} distinct served, {} from one engine over the same lines in time order; missing {:?}, extra {:?}{}",
+        served_ids.len(),
+        offline.len(),
+        missing,
+        extra,
+        if scale_out {
+            " (rotation detections do not run on scale-out shards)"
+        } else {
+            ""
+        }
+    );
     Ok(())
 }
 

@@ -36,6 +36,18 @@ fn bench_kafka_consumes_everything_it_produced() {
     let dir = tempfile::tempdir().unwrap();
     let lines: String = (0..300)
         .map(|i| {
+            if i % 100 == 50 {
+                // Three identities list Secrets cluster-wide.
+                return common::k8s_line(
+                    &format!("bk-{i}"),
+                    &format!("system:serviceaccount:rogue-{i}:x"),
+                    "list",
+                    None,
+                    None,
+                    200,
+                    "2026-11-03T10:00:00Z",
+                ) + "\n";
+            }
             common::k8s_line(
                 &format!("bk-{i}"),
                 &format!("system:serviceaccount:team-{}:app", i % 30),
@@ -64,5 +76,14 @@ fn bench_kafka_consumes_everything_it_produced() {
     let text = common::stdout(&out);
     assert!(out.status.success(), "{text}{}", common::stderr(&out));
     assert!(text.contains("bench kafka: 300 events"), "{text}");
+    // Three cluster-wide lists by new identities (each also reading across namespaces): the
+    // service's alerts are all counted when the bench stops the clock (the last batch was
+    // processed, not just taken off the queue), and the same as one engine's over the lines.
+    assert!(text.contains("  alerts: 6 "), "{text}");
+    assert!(
+        text.contains("alert ids: 6 distinct served, 6 from one engine")
+            && text.contains("missing [], extra []"),
+        "{text}"
+    );
     assert!(text.contains("events/s"), "{text}");
 }

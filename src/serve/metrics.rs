@@ -175,7 +175,7 @@ impl Metrics {
         }
         let _ = writeln!(
             out,
-            "# HELP secretwatch_queue_batches Batches waiting for detection.\n# TYPE secretwatch_queue_batches gauge\nsecretwatch_queue_batches {}",
+            "# HELP secretwatch_queue_batches Batches waiting for or in detection.\n# TYPE secretwatch_queue_batches gauge\nsecretwatch_queue_batches {}",
             self.queue_batches.load(Ordering::Relaxed).max(0)
         );
         let _ = writeln!(

@@ -186,7 +186,9 @@ pub fn run(mut engine: Engine, mut rx: Receiver<Batch>, out: Outputs) -> Result<
     // Whether anything was processed since the last save (idle heartbeats save nothing).
     let mut dirty = false;
     while let Some(mut batch) = rx.blocking_recv() {
-        metrics.queue_batches.fetch_sub(1, Ordering::Relaxed);
+        // Counted until processed (alerts queued), not just taken off the queue: `0` means
+        // everything sent so far went through detection.
+        let _processed = Processed(&metrics.queue_batches);
         if batch.reload {
             reload(&mut engine, &detect, &metrics);
             if let Some(sh) = &mut shards {
@@ -272,4 +274,13 @@ pub fn run(mut engine: Engine, mut rx: Receiver<Batch>, out: Outputs) -> Result<
     save(&engine, &mut shards, &processed, &tail)?;
     info!(state = %state_dir.display(), "Detection stopped, state saved.");
     Ok(())
+}
+
+/// Takes a batch off `secretwatch_queue_batches` when its processing ends (however it ends).
+struct Processed<'m>(&'m std::sync::atomic::AtomicI64);
+
+impl Drop for Processed<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
