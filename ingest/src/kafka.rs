@@ -602,8 +602,12 @@ pub fn decode_message(
     if text.is_empty() {
         return Ok(());
     }
+    // One record per message, the common case: no second pass over the text.
+    if memchr::memchr(b'\n', text.as_bytes()).is_none() {
+        return decoder.record(text, source, position, &mut |ev| emit(ev.into_owned()));
+    }
     // A pretty-printed document spread over lines is one record.
-    if text.contains('\n') && serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok() {
+    if serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok() {
         return decoder.document(text, source, &mut |ev| emit(ev.into_owned()));
     }
     for line in text.lines() {
@@ -632,7 +636,18 @@ struct Envelope<'a> {
 /// The record inside a shipper's envelope, when `text` is one: a JSON object that is not an
 /// audit record (no `kind`, `type` or `auditID`) with a `message` or `log` string.
 pub fn open_envelope(text: &str) -> Option<String> {
-    use memchr::memmem::find;
+    use memchr::memmem::Finder;
+    use std::sync::LazyLock;
+    /// Built once: `auditID`, `kind`, `type` (audit records), `message`, `log` (envelopes).
+    static KEYS: LazyLock<[Finder<'static>; 5]> = LazyLock::new(|| {
+        [
+            Finder::new(b"\"auditID\""),
+            Finder::new(b"\"kind\""),
+            Finder::new(b"\"type\""),
+            Finder::new(b"\"message\""),
+            Finder::new(b"\"log\""),
+        ]
+    });
     let t = text.trim_start();
     let b = t.as_bytes();
     if !t.starts_with('{') {
@@ -641,13 +656,11 @@ pub fn open_envelope(text: &str) -> Option<String> {
     // An audit record names these keys unescaped; inside an envelope's string they are escaped
     // (`\"auditID\"`). This keeps the extra parse away from records that carry a `message`
     // (a Kubernetes responseStatus) and costs three substring searches.
-    if find(b, b"\"auditID\"").is_some()
-        || find(b, b"\"kind\"").is_some()
-        || find(b, b"\"type\"").is_some()
-    {
+    let [audit_id, kind, ty, message, log] = &*KEYS;
+    if audit_id.find(b).is_some() || kind.find(b).is_some() || ty.find(b).is_some() {
         return None;
     }
-    if find(b, b"\"message\"").is_none() && find(b, b"\"log\"").is_none() {
+    if message.find(b).is_none() && log.find(b).is_none() {
         return None;
     }
     let env: Envelope<'_> = serde_json::from_str(t).ok()?;
