@@ -174,31 +174,15 @@ fn parse_chunks(
         let next = work.lock().map_err(|_| anyhow!("chunk queue"))?.recv();
         let Ok(chunk) = next else { break };
         let mut batch = Batch::with_capacity(chunk.bytes.len() / 512 + 1);
-        let mut line_no = chunk.first_line;
-        let mut rest = &chunk.bytes[..];
-        while !rest.is_empty() {
-            let end = memchr::memchr(b'\n', rest).unwrap_or(rest.len());
-            let mut line = &rest[..end];
-            rest = rest.get(end + 1..).unwrap_or(&[]);
-            if line.last() == Some(&b'\r') {
-                line = &line[..line.len() - 1];
-            }
-            match std::str::from_utf8(line) {
-                Ok(text) if text.trim().is_empty() => {}
-                Ok(text) => decoder.record(text.trim(), name, line_no, &mut |ev| {
-                    // SAFETY: the event borrows from `chunk.bytes` (moved into this batch
-                    // below, its heap buffer untouched) and from `opts` (outlives every
-                    // batch); see [`Batch`]. The one `unsafe` of the project: it saves a copy
-                    // of every event's strings (a tenth of a scan's CPU, README "Benchmarks").
-                    #[allow(unsafe_code)]
-                    let ev =
-                        unsafe { std::mem::transmute::<AccessEvent<'_>, AccessEvent<'static>>(ev) };
-                    batch.push(ev, matcher)
-                })?,
-                Err(_) => decoder.bad_bytes(line, name, line_no)?,
-            }
-            line_no += 1;
-        }
+        decoder.lines(&chunk.bytes, name, chunk.first_line, &mut |ev| {
+            // SAFETY: the event borrows from `chunk.bytes` (moved into this batch below, its
+            // heap buffer untouched) and from `opts` (outlives every batch); see [`Batch`].
+            // The one `unsafe` of the project: it saves a copy of every event's strings (a
+            // tenth of a scan's CPU, README "Benchmarks").
+            #[allow(unsafe_code)]
+            let ev = unsafe { std::mem::transmute::<AccessEvent<'_>, AccessEvent<'static>>(ev) };
+            batch.push(ev, matcher)
+        })?;
         batch.bytes = chunk.bytes;
         if tx.send((chunk.seq, batch)).is_err() {
             break;

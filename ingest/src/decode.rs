@@ -268,7 +268,7 @@ impl<'o> Decoder<'o> {
     }
 }
 
-impl Decoder<'_> {
+impl<'o> Decoder<'o> {
     /// A candidate document that does not parse as one is read as lines after all (a JSON-lines
     /// file whose first line is cut short must not cost the rest of the file).
     fn document_or_lines(
@@ -282,13 +282,33 @@ impl Decoder<'_> {
                 return self.document(text, source, &mut |e| emit(e));
             }
         }
-        for (i, line) in doc.split(|&b| b == b'\n').enumerate() {
-            let line_no = i as u64 + 1;
+        self.lines(doc, source, 1, &mut |e| emit(e))
+    }
+
+    /// JSON lines in `bytes`, the first numbered `first_line`: each decoded as a record, blank
+    /// lines skipped, lines that are not UTF-8 counted and dead-lettered.
+    pub fn lines<'a>(
+        &mut self,
+        bytes: &'a [u8],
+        source: &str,
+        first_line: u64,
+        emit: &mut dyn FnMut(AccessEvent<'a>),
+    ) -> Result<(), IngestError>
+    where
+        'o: 'a,
+    {
+        let mut line_no = first_line;
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            let end = memchr::memchr(b'\n', rest).unwrap_or(rest.len());
+            let line = &rest[..end];
+            rest = rest.get(end + 1..).unwrap_or(&[]);
             match std::str::from_utf8(line) {
                 Ok(t) if t.trim().is_empty() => {}
-                Ok(t) => self.record(t.trim(), source, line_no, &mut |e| emit(e))?,
+                Ok(t) => self.record(t.trim(), source, line_no, emit)?,
                 Err(_) => self.bad_bytes(line, source, line_no)?,
             }
+            line_no += 1;
         }
         Ok(())
     }

@@ -5,7 +5,7 @@ use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
 
-use super::{section, svg, Report, ReportConfig, Session};
+use super::{section, svg, Report, ReportConfig, Session, SessionEvent};
 use secretwatch_alerting::email::html_escape as esc;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -416,22 +416,22 @@ fn session_events(s: &Session, empty: &str) -> Table {
     Table {
         key: "break_glass",
         columns: vec!["time", "action", "verb", "target", "outcome", "source ip"],
-        rows: s
-            .events
-            .iter()
-            .map(|e| {
-                vec![
-                    time(e.time),
-                    e.action.clone(),
-                    e.verb.clone(),
-                    e.target.clone(),
-                    e.outcome.clone(),
-                    e.source_ip.clone().unwrap_or_default(),
-                ]
-            })
-            .collect(),
+        rows: s.events.iter().map(session_event_cells).collect(),
         empty: empty.into(),
     }
+}
+
+/// One event of a break-glass session as table cells (time, action, verb, target, outcome,
+/// source ip): the HTML/Markdown table and the CSV rows.
+fn session_event_cells(e: &SessionEvent) -> Vec<String> {
+    vec![
+        time(e.time),
+        e.action.clone(),
+        e.verb.clone(),
+        e.target.clone(),
+        e.outcome.clone(),
+        e.source_ip.clone().unwrap_or_default(),
+    ]
 }
 
 fn html_session(out: &mut String, s: &Session) {
@@ -704,19 +704,9 @@ fn csv(r: &Report) -> String {
             );
             for s in &r.break_glass {
                 for e in &s.events {
-                    line(
-                        &mut o,
-                        &[
-                            s.principal.clone(),
-                            time(s.start),
-                            time(e.time),
-                            e.action.clone(),
-                            e.verb.clone(),
-                            e.target.clone(),
-                            e.outcome.clone(),
-                            e.source_ip.clone().unwrap_or_default(),
-                        ],
-                    );
+                    let mut cells = vec![s.principal.clone(), time(s.start)];
+                    cells.extend(session_event_cells(e));
+                    line(&mut o, &cells);
                 }
             }
             o.push_str("\r\n");

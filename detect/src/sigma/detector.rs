@@ -225,16 +225,6 @@ impl SigmaDetector {
         self.emit(&results, ev, out);
     }
 
-    /// [`Detector::on_event`] with the detection rules already matched by a [`Prematcher`].
-    pub fn on_event_prematched(
-        &mut self,
-        ev: &AccessEvent<'_>,
-        pre: Prematch,
-        out: &mut Vec<Alert>,
-    ) {
-        self.on_event_with(ev, Some(pre), None, out);
-    }
-
     fn emit(&mut self, results: &[EvaluationResult], ev: &AccessEvent<'_>, out: &mut Vec<Alert>) {
         for r in results {
             self.fired += 1;
