@@ -3,7 +3,7 @@
 use secretwatch_ingest::PrincipalKind;
 use serde::{Deserialize, Serialize};
 
-/// Settings of the per-principal baselines and their four detections.
+/// Settings of the per-principal baselines and their five detections.
 ///
 /// ```toml
 /// [detect.baseline]

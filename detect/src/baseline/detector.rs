@@ -1,4 +1,4 @@
-//! [`BaselineDetector`]: the four baseline detections over one shared [`BaselineStore`].
+//! [`BaselineDetector`]: the five baseline detections over one shared [`BaselineStore`].
 //!
 //! For every event, in event time: the store notes the time (and forgets idle principals when
 //! an hour starts), the principal's profile commits its completed hours, the checks run on a
@@ -22,7 +22,13 @@
 //!   own reads per active hour (Poisson, or negative binomial when the variance is more than
 //!   1.5 times the mean); once per principal and hour.
 //!
-//! `skip_kinds` exempts kinds of principal from the first three; the volume test applies to all.
+//! - `per-secret-read-volume-anomaly` (medium): the same test for one secret among a principal's
+//!   two most steadily read ([`Pair`]): its reads in an hour against its own reads per active
+//!   hour of the principal, with the principal's spread; for principals that read more than one
+//!   secret, once per principal, secret and hour, and not in an hour the principal's own volume
+//!   alerted (that alert already tells the story).
+//!
+//! `skip_kinds` exempts kinds of principal from the first three; the volume tests apply to all.
 
 use std::path::Path;
 
@@ -32,7 +38,9 @@ use statrs::distribution::{DiscreteCDF, NegativeBinomial, Poisson};
 
 use crate::alert::{target_label, Alert, Severity};
 use crate::baseline::config::BaselineConfig;
-use crate::baseline::profile::{flag, hour_of, slot_of, Facts, Profile, ReadStats};
+use crate::baseline::profile::{
+    flag, hour_of, pair_flag, slot_of, Facts, Pair, Profile, ReadStats,
+};
 use crate::baseline::store::{BaselineError, BaselineStore};
 use crate::baseline::terms::{
     namespace_term, network_label, network_term, principal_key, secret_term, user_agent_label,
@@ -44,8 +52,15 @@ pub const UNKNOWN_PRINCIPAL: &str = "unknown-principal-secret-access";
 pub const NEW_SOURCE: &str = "new-source-for-principal";
 pub const UNUSUAL_HOUR: &str = "unusual-hour-for-principal";
 pub const VOLUME: &str = "secret-read-volume-anomaly";
+pub const PAIR_VOLUME: &str = "per-secret-read-volume-anomaly";
 /// Every rule id the baseline detector reports.
-pub const RULES: [&str; 4] = [UNKNOWN_PRINCIPAL, NEW_SOURCE, UNUSUAL_HOUR, VOLUME];
+pub const RULES: [&str; 5] = [
+    UNKNOWN_PRINCIPAL,
+    NEW_SOURCE,
+    UNUSUAL_HOUR,
+    VOLUME,
+    PAIR_VOLUME,
+];
 
 /// The baseline detections with a fresh store.
 /// The state file's name inside a state directory.
@@ -55,7 +70,7 @@ pub fn detector(cfg: &BaselineConfig) -> BaselineDetector {
     BaselineDetector::with_store(cfg, BaselineStore::new())
 }
 
-/// Runs the four baseline detections; owns the store they share.
+/// Runs the five baseline detections; owns the store they share.
 pub struct BaselineDetector {
     cfg: BaselineConfig,
     store: BaselineStore,
@@ -67,6 +82,8 @@ struct Outcomes {
     flags: u8,
     /// `recent` entries reported now (cleared so they are reported once).
     reported_recent: [bool; 2],
+    /// The event's secret pair alerted.
+    pair_alerted: bool,
 }
 
 impl BaselineDetector {
@@ -156,10 +173,14 @@ impl BaselineDetector {
                 }
             }
         }
-        if f.read && !(p.has(flag::VOLUME_ALERTED) && p.cur_hour == f.hour) {
+        let volume_alerted = p.has(flag::VOLUME_ALERTED) && p.cur_hour == f.hour;
+        if f.read && !volume_alerted {
             if let Some(a) = self.volume(ev, p, f) {
                 out.push(a);
                 done.flags |= flag::VOLUME_ALERTED;
+            } else if let Some(a) = self.pair_volume(ev, p, f) {
+                out.push(a);
+                done.pair_alerted = true;
             }
         }
         done
@@ -355,6 +376,56 @@ impl BaselineDetector {
     }
 }
 
+impl BaselineDetector {
+    fn pair_volume(&self, ev: &AccessEvent<'_>, p: &Profile, f: &Facts) -> Option<Alert> {
+        let pair: &Pair = p.pair(f.secret?)?;
+        if pair.has(pair_flag::ALERTED) || p.terms.count(TermKind::Secret) < 2.0 {
+            return None;
+        }
+        let count = u32::from(pair.cur) + 1;
+        let own = p.read_stats();
+        let stats = pair.read_stats(own.variance / own.mean);
+        if stats.hours < self.cfg.min_hours_for_volume
+            || count < self.cfg.volume_min_reads
+            || f64::from(count) <= stats.mean
+        {
+            return None;
+        }
+        let tail = Tail::of(&stats, count)?;
+        if tail.p >= self.cfg.volume_p_value {
+            return None;
+        }
+        let h = f.hour % 24;
+        let target = target_label(ev);
+        let reason =
+            format!(
+            "{} read {target} {count} times in hour {h:02}:00-{:02}:00 UTC; its hourly p99 for \
+             this secret is {} ({} mean {:.1}{} over its last {} active hours); all its secret \
+             reads this hour: {} (mean {:.1} per active hour), p = {:.1e}",
+            ev.principal.name,
+            (h + 1) % 24,
+            tail.p99,
+            tail.model,
+            stats.mean,
+            tail.variance,
+            stats.hours.min(u32::from(crate::baseline::profile::PAIR_WINDOW)),
+            p.cur_reads + 1,
+            own.mean,
+            tail.p,
+        );
+        Some(Alert::from_event(
+            PAIR_VOLUME,
+            Severity::Medium,
+            "Unusual volume of reads of one secret for this principal",
+            &group(ev, &target),
+            window_start(ev.time, 60),
+            ev,
+            reason,
+            &tags(ev.source),
+        ))
+    }
+}
+
 /// Upper tail of the fitted reads-per-hour distribution.
 struct Tail {
     p: f64,
@@ -459,6 +530,11 @@ impl Detector for BaselineDetector {
             .entry(key, f.hour, learned, self.cfg.max_principals);
         p.observe(&f, novelty_matters);
         p.flags |= done.flags;
+        if done.pair_alerted {
+            if let Some(pair) = f.secret.and_then(|t| p.pair_mut(t)) {
+                pair.flags |= pair_flag::ALERTED;
+            }
+        }
         for (i, reported) in done.reported_recent.into_iter().enumerate() {
             if reported {
                 p.recent[i] = 0;

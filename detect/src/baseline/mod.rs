@@ -1,5 +1,6 @@
-//! Per-principal baselines: what each identity normally does, and four detections of what it
-//! has never done (see [`detector`](mod@crate::baseline::detector) for the rules, and
+//! Per-principal baselines: what each identity normally does (and how often it reads each of
+//! its usual secrets), and five detections of what departs from it (see
+//! [`detector`](mod@crate::baseline::detector) for the rules, and
 //! [`profile`](mod@crate::baseline::profile) for the memory budget of one principal).
 
 pub mod config;
@@ -11,8 +12,8 @@ pub mod termset;
 
 pub use config::BaselineConfig;
 pub use detector::{
-    detector, BaselineDetector, NEW_SOURCE, RULES, STATE_FILE, UNKNOWN_PRINCIPAL, UNUSUAL_HOUR,
-    VOLUME,
+    detector, BaselineDetector, NEW_SOURCE, PAIR_VOLUME, RULES, STATE_FILE, UNKNOWN_PRINCIPAL,
+    UNUSUAL_HOUR, VOLUME,
 };
 pub use store::{BaselineError, BaselineStore, BaselineSummary, MemoryUsage, STATE_VERSION};
 

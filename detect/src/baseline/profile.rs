@@ -1,4 +1,4 @@
-//! One principal's baseline, in 104 bytes plus (rarely) 256 bytes of Bloom filters.
+//! One principal's baseline, in 120 bytes plus (rarely) 256 bytes of Bloom filters.
 //!
 //! | field | bytes | what |
 //! |---|---|---|
@@ -9,6 +9,7 @@
 //! | `recent` | 8 | network / user agent first seen in a non-secret event this or last hour |
 //! | `week` | 21 | hour-of-week slots of completed active hours (168 bits) |
 //! | `fresh_slot`, `flags` | 2 | the slot committed last if it was new; [`flag`] bits |
+//! | `pairs` | 16 | the principal's two most steadily read secrets, each with its own hourly reads ([`Pair`]) |
 //!
 //! Time is kept in whole hours: `cur_hour` doubles as "last seen". An hour's activity is
 //! committed to `week` and to the read statistics when the principal's next active hour
@@ -16,6 +17,14 @@
 //! the hour it happens in look usual to a secret access that follows within the hour.
 //! An hour that raised a volume alert after one that did not is learned clipped to 3 standard
 //! deviations above the mean, so one burst does not make the next look normal.
+//!
+//! Per principal x secret: [`PAIRS`] slots hold the secrets the principal reads most steadily,
+//! each with its reads in the current hour and an exponentially weighted mean of its reads per
+//! active hour of the principal (hours without a read of it count as 0), over the last
+//! [`PAIR_WINDOW`] active hours. A secret read when no slot is free takes the slot of a secret
+//! not read this hour whose mean fell below [`PAIR_RELEASE_MEAN`] (read in fewer than one of two
+//! active hours); otherwise it is not tracked. The pair's spread is the principal's own
+//! (variance / mean of its hourly reads), so a bursty principal's secrets are judged as bursty.
 
 use chrono::{DateTime, Utc};
 
@@ -35,6 +44,88 @@ pub mod flag {
     pub const RECENT_AGED: u8 = 1 << 4;
     /// The last committed hour raised a volume alert.
     pub const PREV_VOLUME_ALERTED: u8 = 1 << 5;
+}
+
+/// Bits of [`Pair::flags`].
+pub mod pair_flag {
+    /// `per-secret-read-volume-anomaly` was raised for the pair in the current hour.
+    pub const ALERTED: u8 = 1;
+    /// ... and in the last committed hour.
+    pub const PREV_ALERTED: u8 = 1 << 1;
+}
+
+/// Secrets tracked per principal.
+pub const PAIRS: usize = 2;
+/// A pair's mean is an exponentially weighted mean over about this many active hours.
+pub const PAIR_WINDOW: u8 = 64;
+/// A slot whose secret averages fewer reads per active hour may be given to another secret.
+pub const PAIR_RELEASE_MEAN: f32 = 0.5;
+
+/// One secret of a principal with its hourly reads: 8 bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Pair {
+    /// [`pair_tag`] of the secret's term; 0 for a free slot.
+    pub tag: u16,
+    /// Reads of it in the principal's current hour.
+    pub cur: u16,
+    /// Mean reads per completed active hour of the principal since tracked (`f16` bits).
+    pub mean: u16,
+    /// Completed active hours of the principal since tracked (saturating).
+    pub hours: u8,
+    /// [`pair_flag`] bits.
+    pub flags: u8,
+}
+
+/// The 16 bits of a secret term that name it among one principal's tracked secrets (two
+/// secrets of one principal share a tag with odds of 1 in 65,535; their reads then add up).
+pub fn pair_tag(term: u32) -> u16 {
+    match (term ^ (term >> 16)) as u16 {
+        0 => 1,
+        t => t,
+    }
+}
+
+impl Pair {
+    pub fn mean(&self) -> f32 {
+        half::f16::from_bits(self.mean).to_f32()
+    }
+
+    fn set_mean(&mut self, m: f32) {
+        self.mean = half::f16::from_f32(m).to_bits();
+    }
+
+    pub fn has(&self, f: u8) -> bool {
+        self.flags & f != 0
+    }
+
+    /// Its reads per active hour, with a prior of one read in one hour, and the variance the
+    /// principal's spread (`dispersion` = its variance / mean, at least 1) gives them.
+    pub fn read_stats(&self, dispersion: f64) -> ReadStats {
+        let h = f64::from(self.hours.min(PAIR_WINDOW));
+        let mean = (h * f64::from(self.mean()) + 1.0) / (h + 1.0);
+        ReadStats {
+            hours: u32::from(self.hours),
+            mean,
+            variance: mean * dispersion.max(1.0),
+        }
+    }
+
+    /// Commit the principal's current hour: the clipped count when the pair alerted in it
+    /// after an hour that did not (as for the principal's own volume).
+    fn commit(&mut self, dispersion: f64) {
+        let mut c = f32::from(self.cur);
+        let alerted = self.has(pair_flag::ALERTED);
+        if alerted && !self.has(pair_flag::PREV_ALERTED) {
+            let s = self.read_stats(dispersion);
+            let clip = s.mean + 3.0 * s.variance.sqrt();
+            c = c.min(clip.ceil() as f32);
+        }
+        self.hours = self.hours.saturating_add(1);
+        let m = self.mean();
+        self.set_mean(m + (c - m) / f32::from(self.hours.min(PAIR_WINDOW)));
+        self.flags = if alerted { pair_flag::PREV_ALERTED } else { 0 };
+        self.cur = 0;
+    }
 }
 
 /// `fresh_slot` when there is none.
@@ -96,6 +187,7 @@ pub struct Profile {
     pub week: [u8; 21],
     pub fresh_slot: u8,
     pub flags: u8,
+    pub pairs: [Pair; PAIRS],
 }
 
 impl Profile {
@@ -117,6 +209,7 @@ impl Profile {
             } else {
                 0
             },
+            pairs: [Pair::default(); PAIRS],
         }
     }
 
@@ -141,11 +234,15 @@ impl Profile {
         }
         let mut c = self.cur_reads as f32;
         let alerted = self.has(flag::VOLUME_ALERTED);
+        let s = self.read_stats();
+        let dispersion = s.variance / s.mean;
+        for pair in self.pairs.iter_mut().filter(|p| p.tag != 0) {
+            pair.commit(dispersion);
+        }
         if alerted && !self.has(flag::PREV_VOLUME_ALERTED) {
             // A burst that alerted after a quiet hour is learned as at most mean + 3 sd: one
             // burst does not teach the baseline that bursts are normal. Bursts in consecutive
             // hours are learned as they are, so a lasting change stops alerting.
-            let s = self.read_stats();
             let clip = s.mean + 3.0 * s.variance.max(s.mean).sqrt();
             c = c.min(clip.ceil() as f32);
         }
@@ -208,6 +305,42 @@ impl Profile {
             if new_secret {
                 self.cur_new_secrets = self.cur_new_secrets.saturating_add(1);
             }
+            if let Some(t) = f.secret {
+                self.count_pair_read(pair_tag(t));
+            }
+        }
+    }
+
+    /// The tracked pair of a secret term, if any.
+    pub fn pair(&self, term: u32) -> Option<&Pair> {
+        let tag = pair_tag(term);
+        self.pairs.iter().find(|p| p.tag == tag)
+    }
+
+    pub(crate) fn pair_mut(&mut self, term: u32) -> Option<&mut Pair> {
+        let tag = pair_tag(term);
+        self.pairs.iter_mut().find(|p| p.tag == tag)
+    }
+
+    fn count_pair_read(&mut self, tag: u16) {
+        if let Some(p) = self.pairs.iter_mut().find(|p| p.tag == tag) {
+            p.cur = p.cur.saturating_add(1);
+            return;
+        }
+        let free = self.pairs.iter().position(|p| p.tag == 0).or_else(|| {
+            self.pairs
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| p.cur == 0 && p.mean() < PAIR_RELEASE_MEAN)
+                .min_by(|a, b| a.1.mean().total_cmp(&b.1.mean()))
+                .map(|(i, _)| i)
+        });
+        if let Some(i) = free {
+            self.pairs[i] = Pair {
+                tag,
+                cur: 1,
+                ..Pair::default()
+            };
         }
     }
 
@@ -274,7 +407,8 @@ mod tests {
 
     #[test]
     fn layout_is_within_budget() {
-        assert_eq!(std::mem::size_of::<Profile>(), 104);
+        assert_eq!(std::mem::size_of::<Pair>(), 8);
+        assert_eq!(std::mem::size_of::<Profile>(), 120);
     }
 
     #[test]
@@ -346,5 +480,50 @@ mod tests {
         assert!(p.is_novel(ip));
         p.advance(h0 + 2);
         assert!(!p.is_novel(ip));
+    }
+
+    #[test]
+    fn pairs_track_steady_secrets_and_release_rare_ones() {
+        let h0 = 400_000;
+        let secret = |i: u32| (4 << 29) | (i * 7919 + 13);
+        let read = |hour, s| Facts {
+            hour,
+            secret: Some(secret(s)),
+            secret_access: true,
+            read: true,
+            ..Facts::default()
+        };
+        let mut p = Profile::new(h0, false);
+        // Secret 1 three times an hour, secret 2 every fourth hour, secret 3 once.
+        for h in 0..40 {
+            for _ in 0..3 {
+                p.observe(&read(h0 + h, 1), true);
+            }
+            if h % 4 == 0 {
+                p.observe(&read(h0 + h, 2), true);
+            }
+            if h == 1 {
+                p.observe(&read(h0 + h, 3), true);
+            }
+        }
+        p.advance(h0 + 40);
+        let one = *p.pair(secret(1)).expect("secret 1 is tracked");
+        assert_eq!((one.hours, one.cur), (40, 0));
+        assert!((one.mean() - 3.0).abs() < 0.01, "{}", one.mean());
+        let two = *p.pair(secret(2)).expect("secret 2 took the free slot");
+        assert!((two.mean() - 0.25).abs() < 0.05, "{}", two.mean());
+        assert!(p.pair(secret(3)).is_none(), "no slot was free for secret 3");
+        // Secret 2 is read in fewer than half the hours: secret 3 may take its slot now.
+        p.observe(&read(h0 + 40, 3), true);
+        let three = *p.pair(secret(3)).expect("secret 3 replaced secret 2");
+        assert_eq!((three.hours, three.cur), (0, 1));
+        assert!(p.pair(secret(2)).is_none());
+        // A slot read this hour is never given away, however rare its secret.
+        p.observe(&read(h0 + 40, 4), true);
+        assert!(p.pair(secret(4)).is_none());
+        // The spread is the principal's: over-dispersed reads widen the pair's variance.
+        let s = one.read_stats(4.0);
+        assert_eq!(s.hours, 40);
+        assert!((s.variance / s.mean - 4.0).abs() < 1e-9);
     }
 }

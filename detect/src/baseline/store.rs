@@ -10,7 +10,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::ser::SerializeSeq;
 use serde::{Deserialize, Serialize, Serializer};
 
-use crate::baseline::profile::{hour_of, Profile, NO_SLOT};
+use crate::baseline::profile::{hour_of, Pair, Profile, NO_SLOT, PAIRS};
 use crate::baseline::termset::Terms;
 
 /// Version of the state file this build writes and reads.
@@ -408,6 +408,10 @@ struct ProfileWire {
     terms: Option<Vec<u32>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     bloom: Option<String>,
+    /// The tracked secrets: 8 bytes each (tag, current reads, mean as f16, hours, flags; little
+    /// endian), in hex; absent when none is tracked.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pairs: String,
 }
 
 fn is_zero2(r: &[u32; 2]) -> bool {
@@ -454,6 +458,16 @@ impl ProfileWire {
                 .terms
                 .bloom_words()
                 .map(|ws| hex(ws.flat_map(u64::to_le_bytes))),
+            pairs: if p.pairs.iter().all(|q| q.tag == 0) {
+                String::new()
+            } else {
+                hex(p.pairs.iter().flat_map(|q| {
+                    let [t0, t1] = q.tag.to_le_bytes();
+                    let [c0, c1] = q.cur.to_le_bytes();
+                    let [m0, m1] = q.mean.to_le_bytes();
+                    [t0, t1, c0, c1, m0, m1, q.hours, q.flags]
+                }))
+            },
         }
     }
 
@@ -473,6 +487,21 @@ impl ProfileWire {
             }
             _ => return Err("needs exactly one of terms and bloom"),
         };
+        let mut pairs = [Pair::default(); PAIRS];
+        if !self.pairs.is_empty() {
+            let bytes = unhex(&self.pairs)
+                .filter(|b| b.len() == 8 * PAIRS)
+                .ok_or("pairs is not 16 bytes of hex")?;
+            for (q, b) in pairs.iter_mut().zip(bytes.chunks_exact(8)) {
+                *q = Pair {
+                    tag: u16::from_le_bytes([b[0], b[1]]),
+                    cur: u16::from_le_bytes([b[2], b[3]]),
+                    mean: u16::from_le_bytes([b[4], b[5]]),
+                    hours: b[6],
+                    flags: b[7],
+                };
+            }
+        }
         Ok(Profile {
             terms,
             first_hour: self.first,
@@ -486,6 +515,7 @@ impl ProfileWire {
             week,
             fresh_slot: self.fresh,
             flags: self.flags,
+            pairs,
         })
     }
 }

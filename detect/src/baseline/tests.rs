@@ -8,7 +8,7 @@ use secretwatch_ingest::{Format, ParseOptions, Parsed, RecordParser, SourceSyste
 use crate::baseline::terms::principal_key;
 use crate::baseline::{
     detector, BaselineConfig, BaselineDetector, BaselineError, BaselineStore, NEW_SOURCE,
-    UNKNOWN_PRINCIPAL, UNUSUAL_HOUR, VOLUME,
+    PAIR_VOLUME, UNKNOWN_PRINCIPAL, UNUSUAL_HOUR, VOLUME,
 };
 use crate::detector::Detector;
 use crate::{Alert, Severity};
@@ -352,6 +352,10 @@ fn volume_far_above_the_principal_history_alerts_once_an_hour() {
     assert_eq!(v.len(), 2);
     assert_ne!(v[0].id, v[1].id);
     assert!(
+        s.of(PAIR_VOLUME).is_empty(),
+        "the principal's own volume alert tells the story of its secret's burst"
+    );
+    assert!(
         v[1].reason
             .contains("Poisson mean 2.0 over 193 active hours"),
         "{}",
@@ -386,6 +390,56 @@ fn bursty_principals_are_judged_by_a_negative_binomial() {
         "{}",
         v[0].reason
     );
+    assert!(
+        s.of(PAIR_VOLUME).is_empty(),
+        "one secret only: the principal's test covers it"
+    );
+}
+
+#[test]
+fn one_secret_read_far_above_its_own_history_alerts_when_the_total_does_not() {
+    let mut s = Sim::new(&cfg());
+    let app = SA.user("system:serviceaccount:prod:worker");
+    let (db, tls) = (app.name("worker-db"), app.name("worker-tls"));
+    // 30 to 50 reads an hour of its database secret, one of its TLS key.
+    let busy_hour = |s: &mut Sim, day: i64, h: i64, tls_reads: i64| {
+        for k in 0..30 + (h * 7) % 21 {
+            s.send(db, at(day, h, 0) + Duration::seconds(k * 60));
+        }
+        for k in 0..tls_reads {
+            s.send(tls, at(day, h, 55) + Duration::seconds(k));
+        }
+    };
+    for h in 0..8 * 24 {
+        busy_hour(&mut s, 0, h, 1);
+    }
+    assert!(s.alerts.is_empty(), "{:#?}", s.alerts);
+    // 25 reads of the TLS key: the principal's hour (about 66 reads against a mean of 41) is
+    // unremarkable, the key's is not.
+    busy_hour(&mut s, 8, 10, 25);
+    assert!(s.of(VOLUME).is_empty(), "{:#?}", s.of(VOLUME));
+    let v = s.of(PAIR_VOLUME);
+    assert_eq!(v.len(), 1, "once per secret and hour: {v:#?}");
+    assert_eq!(v[0].severity, Severity::Medium);
+    assert_eq!(v[0].principal, app.user);
+    let r = &v[0].reason;
+    assert!(
+        r.contains("read prod/secrets/worker-tls 20 times in hour 10:00-11:00 UTC"),
+        "{r}"
+    );
+    assert!(
+        r.contains("Poisson mean 1.0 over its last 64 active hours"),
+        "{r}"
+    );
+    let p: f64 = r.rsplit("p = ").next().unwrap().parse().unwrap();
+    assert!(p > 0.0 && p < 1e-6, "{r}");
+    // The database secret, read as usual, stays quiet; a second burst the next hour is a new
+    // alert (the first was learned clipped).
+    busy_hour(&mut s, 8, 11, 25);
+    let v = s.of(PAIR_VOLUME);
+    assert_eq!(v.len(), 2);
+    assert_ne!(v[0].id, v[1].id);
+    assert!(v.iter().all(|a| a.reason.contains("worker-tls")));
 }
 
 /// Nine days of a few principals, with every kind of alert on days 7 and 8.
