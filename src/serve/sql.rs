@@ -75,59 +75,107 @@ pub fn event_schema() -> SchemaRef {
     ]))
 }
 
-/// Rows as one record batch of [`event_schema`].
-pub fn to_batch(rows: &[EventRow]) -> RecordBatch {
-    let n = rows.len();
-    let mut id = StringBuilder::with_capacity(n, n * 36);
-    let mut time = TimestampMicrosecondBuilder::with_capacity(n).with_timezone("UTC");
-    let mut source = StringBuilder::new();
-    let mut principal = StringBuilder::new();
-    let mut kind = StringBuilder::new();
-    let mut action = StringBuilder::new();
-    let mut verb = StringBuilder::new();
-    let mut outcome = StringBuilder::new();
-    let mut status = UInt16Builder::with_capacity(n);
-    let mut target = StringBuilder::new();
-    let mut secret = BooleanBuilder::with_capacity(n);
-    let mut ip = StringBuilder::new();
-    let mut ua = StringBuilder::new();
-    let mut ns = StringBuilder::new();
-    let mut env = StringBuilder::new();
-    for r in rows {
-        id.append_value(&r.id);
-        time.append_value(r.time.timestamp_micros());
-        source.append_value(r.source);
-        principal.append_value(&r.principal);
-        kind.append_value(r.kind);
-        action.append_value(r.action);
-        verb.append_value(&r.verb);
-        outcome.append_value(r.outcome);
-        status.append_option(r.status);
-        target.append_value(&r.target);
-        secret.append_value(r.is_secret);
-        ip.append_option(r.source_ip.as_deref());
-        ua.append_option(r.user_agent.as_deref());
-        ns.append_option(r.namespace.as_deref());
-        env.append_option(r.environment.as_deref());
+/// Event rows appended column by column into Arrow builders: the bytes of each row are copied
+/// once into contiguous buffers (no allocation per row or per string), and finished into one
+/// record batch of [`event_schema`].
+struct Columns {
+    rows: usize,
+    id: StringBuilder,
+    time: TimestampMicrosecondBuilder,
+    source: StringBuilder,
+    principal: StringBuilder,
+    kind: StringBuilder,
+    action: StringBuilder,
+    verb: StringBuilder,
+    outcome: StringBuilder,
+    status: UInt16Builder,
+    target: StringBuilder,
+    secret: BooleanBuilder,
+    ip: StringBuilder,
+    ua: StringBuilder,
+    ns: StringBuilder,
+    env: StringBuilder,
+}
+
+impl Columns {
+    fn new(n: usize) -> Columns {
+        let s = |bytes: usize| StringBuilder::with_capacity(n, n * bytes);
+        Columns {
+            rows: 0,
+            id: s(36),
+            time: TimestampMicrosecondBuilder::with_capacity(n).with_timezone("UTC"),
+            source: s(10),
+            principal: s(40),
+            kind: s(10),
+            action: s(6),
+            verb: s(6),
+            outcome: s(8),
+            status: UInt16Builder::with_capacity(n),
+            target: s(40),
+            secret: BooleanBuilder::with_capacity(n),
+            ip: s(14),
+            ua: s(32),
+            ns: s(12),
+            env: s(6),
+        }
     }
-    let cols: Vec<ArrayRef> = vec![
-        Arc::new(id.finish()),
-        Arc::new(time.finish()),
-        Arc::new(source.finish()),
-        Arc::new(principal.finish()),
-        Arc::new(kind.finish()),
-        Arc::new(action.finish()),
-        Arc::new(verb.finish()),
-        Arc::new(outcome.finish()),
-        Arc::new(status.finish()),
-        Arc::new(target.finish()),
-        Arc::new(secret.finish()),
-        Arc::new(ip.finish()),
-        Arc::new(ua.finish()),
-        Arc::new(ns.finish()),
-        Arc::new(env.finish()),
-    ];
-    RecordBatch::try_new(event_schema(), cols).expect("columns match the schema")
+
+    fn push(&mut self, r: &EventRow) {
+        self.rows += 1;
+        self.id.append_value(&r.id);
+        self.time.append_value(r.time.timestamp_micros());
+        self.source.append_value(r.source);
+        self.principal.append_value(&r.principal);
+        self.kind.append_value(r.kind);
+        self.action.append_value(r.action);
+        self.verb.append_value(&r.verb);
+        self.outcome.append_value(r.outcome);
+        self.status.append_option(r.status);
+        self.target.append_value(&r.target);
+        self.secret.append_value(r.is_secret);
+        self.ip.append_option(r.source_ip.as_deref());
+        self.ua.append_option(r.user_agent.as_deref());
+        self.ns.append_option(r.namespace.as_deref());
+        self.env.append_option(r.environment.as_deref());
+    }
+
+    fn arrays(&mut self, cloned: bool) -> RecordBatch {
+        fn f<B: arrow::array::ArrayBuilder>(b: &mut B, cloned: bool) -> ArrayRef {
+            if cloned {
+                b.finish_cloned()
+            } else {
+                b.finish()
+            }
+        }
+        let cols: Vec<ArrayRef> = vec![
+            f(&mut self.id, cloned),
+            f(&mut self.time, cloned),
+            f(&mut self.source, cloned),
+            f(&mut self.principal, cloned),
+            f(&mut self.kind, cloned),
+            f(&mut self.action, cloned),
+            f(&mut self.verb, cloned),
+            f(&mut self.outcome, cloned),
+            f(&mut self.status, cloned),
+            f(&mut self.target, cloned),
+            f(&mut self.secret, cloned),
+            f(&mut self.ip, cloned),
+            f(&mut self.ua, cloned),
+            f(&mut self.ns, cloned),
+            f(&mut self.env, cloned),
+        ];
+        if !cloned {
+            self.rows = 0;
+        }
+        RecordBatch::try_new(event_schema(), cols).expect("columns match the schema")
+    }
+}
+
+/// Rows not yet flushed, by day (days since the epoch, UTC).
+#[derive(Default)]
+struct Pending {
+    days: std::collections::BTreeMap<i64, Columns>,
+    rows: usize,
 }
 
 /// A table of strings from JSON objects (alerts, audit records): one Utf8 column per key,
@@ -167,7 +215,7 @@ fn string_table(keys: &[&str], rows: &[Value]) -> RecordBatch {
 
 pub struct EventStore {
     dir: PathBuf,
-    pending: Mutex<Vec<EventRow>>,
+    pending: Mutex<Pending>,
     retention_days: u32,
     seq: std::sync::atomic::AtomicU64,
 }
@@ -178,39 +226,46 @@ impl EventStore {
         std::fs::create_dir_all(&dir)?;
         Ok(EventStore {
             dir,
-            pending: Mutex::new(Vec::new()),
+            pending: Mutex::new(Pending::default()),
             retention_days,
             seq: Default::default(),
         })
     }
 
     pub fn append(&self, rows: &[EventRow]) {
-        self.pending
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .extend_from_slice(rows);
+        let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        p.rows += rows.len();
+        let mut last: Option<(i64, &mut Columns)> = None;
+        for r in rows {
+            let day = r.time.timestamp().div_euclid(86_400);
+            let cols = match last.take() {
+                Some((d, c)) if d == day => c,
+                _ => p
+                    .days
+                    .entry(day)
+                    .or_insert_with(|| Columns::new(rows.len().max(1024))),
+            };
+            cols.push(r);
+            last = Some((day, cols));
+        }
     }
 
     pub fn pending(&self) -> usize {
-        self.pending.lock().unwrap_or_else(|e| e.into_inner()).len()
+        self.pending.lock().unwrap_or_else(|e| e.into_inner()).rows
     }
 
     /// Write what is buffered to Parquet, one file per day touched; then apply retention.
     pub fn flush(&self) -> anyhow::Result<usize> {
-        let rows = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()));
-        if rows.is_empty() {
+        let pending = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()));
+        if pending.rows == 0 {
             return Ok(0);
-        }
-        let mut by_day: std::collections::BTreeMap<String, Vec<EventRow>> = Default::default();
-        for r in rows {
-            by_day
-                .entry(r.time.format("%Y-%m-%d").to_string())
-                .or_default()
-                .push(r);
         }
         let stamp = chrono::Utc::now().timestamp_millis();
         let mut written = 0;
-        for (day, rows) in by_day {
+        for (day, mut cols) in pending.days {
+            let day = chrono::DateTime::from_timestamp(day * 86_400, 0)
+                .unwrap_or_default()
+                .format("%Y-%m-%d");
             let dir = self.dir.join(format!("day={day}"));
             std::fs::create_dir_all(&dir)?;
             let seq = self.seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -219,19 +274,19 @@ impl EventStore {
             let file = std::fs::File::create(&tmp)?;
             let props = datafusion::parquet::file::properties::WriterProperties::builder()
                 .set_compression(datafusion::parquet::basic::Compression::SNAPPY)
+                .set_max_row_group_row_count(Some(65_536))
                 .build();
             let mut w = datafusion::parquet::arrow::ArrowWriter::try_new(
                 file,
                 event_schema(),
                 Some(props),
             )?;
-            for chunk in rows.chunks(65_536) {
-                w.write(&to_batch(chunk))?;
-            }
+            let rows = cols.rows;
+            w.write(&cols.arrays(false))?;
             w.close()?;
             // Visible to queries only when complete.
             std::fs::rename(&tmp, dir.join(&name))?;
-            written += rows.len();
+            written += rows;
         }
         self.retain()?;
         Ok(written)
@@ -289,11 +344,11 @@ impl EventStore {
                 .with_schema(schema.clone()),
         )
         .map_err(failed)?;
-        let recent = {
-            let rows = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-            to_batch(&rows)
+        let recent: Vec<RecordBatch> = {
+            let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+            p.days.values_mut().map(|c| c.arrays(true)).collect()
         };
-        let recent = MemTable::try_new(schema, vec![vec![recent]]).map_err(failed)?;
+        let recent = MemTable::try_new(schema, vec![recent]).map_err(failed)?;
         let events = ctx
             .read_table(Arc::new(stored))
             .map_err(failed)?
