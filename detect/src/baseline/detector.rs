@@ -379,16 +379,18 @@ impl BaselineDetector {
 impl BaselineDetector {
     fn pair_volume(&self, ev: &AccessEvent<'_>, p: &Profile, f: &Facts) -> Option<Alert> {
         let pair: &Pair = p.pair(f.secret?)?;
-        if pair.has(pair_flag::ALERTED) || p.terms.count(TermKind::Secret) < 2.0 {
+        let count = u32::from(pair.cur) + 1;
+        // Cheapest checks first: most reads are far below the minimum count.
+        if count < self.cfg.volume_min_reads
+            || u32::from(pair.hours) < self.cfg.min_hours_for_volume
+            || pair.has(pair_flag::ALERTED)
+            || p.terms.count(TermKind::Secret) < 2.0
+        {
             return None;
         }
-        let count = u32::from(pair.cur) + 1;
         let own = p.read_stats();
         let stats = pair.read_stats(own.variance / own.mean);
-        if stats.hours < self.cfg.min_hours_for_volume
-            || count < self.cfg.volume_min_reads
-            || f64::from(count) <= stats.mean
-        {
+        if f64::from(count) <= stats.mean {
             return None;
         }
         let tail = Tail::of(&stats, count)?;
