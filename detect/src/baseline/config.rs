@@ -28,7 +28,7 @@ pub struct BaselineConfig {
     #[serde(default = "default_learning_days")]
     pub learning_days: u32,
     /// Completed active hours (hours with any event) a principal needs before its secret-read
-    /// volume is tested.
+    /// volume is tested (and a tracked secret before its own is: at most 255 hours).
     #[serde(default = "default_min_hours_for_volume")]
     pub min_hours_for_volume: u32,
     /// `secret-read-volume-anomaly` fires when the chance of reading this many secrets in one

@@ -382,7 +382,7 @@ impl BaselineDetector {
         let count = u32::from(pair.cur) + 1;
         // Cheapest checks first: most reads are far below the minimum count.
         if count < self.cfg.volume_min_reads
-            || u32::from(pair.hours) < self.cfg.min_hours_for_volume
+            || u32::from(pair.hours) < self.cfg.min_hours_for_volume.min(u32::from(u8::MAX))
             || pair.has(pair_flag::ALERTED)
             || p.terms.count(TermKind::Secret) < 2.0
         {
