@@ -79,7 +79,6 @@ pub fn event_schema() -> SchemaRef {
 /// once into contiguous buffers (no allocation per row or per string), and finished into one
 /// record batch of [`event_schema`].
 struct Columns {
-    rows: usize,
     id: StringBuilder,
     time: TimestampMicrosecondBuilder,
     source: StringBuilder,
@@ -101,7 +100,6 @@ impl Columns {
     fn new(n: usize) -> Columns {
         let s = |bytes: usize| StringBuilder::with_capacity(n, n * bytes);
         Columns {
-            rows: 0,
             id: s(36),
             time: TimestampMicrosecondBuilder::with_capacity(n).with_timezone("UTC"),
             source: s(10),
@@ -120,8 +118,11 @@ impl Columns {
         }
     }
 
+    fn rows(&self) -> usize {
+        arrow::array::ArrayBuilder::len(&self.id)
+    }
+
     fn push(&mut self, r: &EventRow) {
-        self.rows += 1;
         self.id.append_value(&r.id);
         self.time.append_value(r.time.timestamp_micros());
         self.source.append_value(r.source);
@@ -164,9 +165,6 @@ impl Columns {
             f(&mut self.ns, cloned),
             f(&mut self.env, cloned),
         ];
-        if !cloned {
-            self.rows = 0;
-        }
         RecordBatch::try_new(event_schema(), cols).expect("columns match the schema")
     }
 }
@@ -175,7 +173,12 @@ impl Columns {
 #[derive(Default)]
 struct Pending {
     days: std::collections::BTreeMap<i64, Columns>,
-    rows: usize,
+}
+
+impl Pending {
+    fn rows(&self) -> usize {
+        self.days.values().map(Columns::rows).sum()
+    }
 }
 
 /// A table of strings from JSON objects (alerts, audit records): one Utf8 column per key,
@@ -234,7 +237,6 @@ impl EventStore {
 
     pub fn append(&self, rows: &[EventRow]) {
         let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-        p.rows += rows.len();
         let mut last: Option<(i64, &mut Columns)> = None;
         for r in rows {
             let day = r.time.timestamp().div_euclid(86_400);
@@ -251,13 +253,16 @@ impl EventStore {
     }
 
     pub fn pending(&self) -> usize {
-        self.pending.lock().unwrap_or_else(|e| e.into_inner()).rows
+        self.pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .rows()
     }
 
     /// Write what is buffered to Parquet, one file per day touched; then apply retention.
     pub fn flush(&self) -> anyhow::Result<usize> {
         let pending = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()));
-        if pending.rows == 0 {
+        if pending.rows() == 0 {
             return Ok(0);
         }
         let stamp = chrono::Utc::now().timestamp_millis();
@@ -281,7 +286,7 @@ impl EventStore {
                 event_schema(),
                 Some(props),
             )?;
-            let rows = cols.rows;
+            let rows = cols.rows();
             w.write(&cols.arrays(false))?;
             w.close()?;
             // Visible to queries only when complete.

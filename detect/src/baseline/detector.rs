@@ -337,16 +337,10 @@ impl BaselineDetector {
     fn volume(&self, ev: &AccessEvent<'_>, p: &Profile, f: &Facts) -> Option<Alert> {
         let stats = p.read_stats();
         let count = p.cur_reads.saturating_add(1);
-        if stats.hours < self.cfg.min_hours_for_volume
-            || count < self.cfg.volume_min_reads
-            || f64::from(count) <= stats.mean
-        {
+        if stats.hours < self.cfg.min_hours_for_volume || count < self.cfg.volume_min_reads {
             return None;
         }
-        let tail = Tail::of(&stats, count)?;
-        if tail.p >= self.cfg.volume_p_value {
-            return None;
-        }
+        let tail = self.unusual(&stats, count)?;
         let new = u32::from(p.cur_new_secrets)
             + u32::from(f.secret.is_some_and(|t| !p.terms.contains(t)));
         let h = f.hour % 24;
@@ -374,9 +368,15 @@ impl BaselineDetector {
             &tags(ev.source),
         ))
     }
-}
 
-impl BaselineDetector {
+    /// The tail of `count` reads in an hour under `stats`, when it is below `volume_p_value`.
+    fn unusual(&self, stats: &ReadStats, count: u32) -> Option<Tail> {
+        if f64::from(count) <= stats.mean {
+            return None;
+        }
+        Tail::of(stats, count).filter(|t| t.p < self.cfg.volume_p_value)
+    }
+
     fn pair_volume(&self, ev: &AccessEvent<'_>, p: &Profile, f: &Facts) -> Option<Alert> {
         let pair: &Pair = p.pair(f.secret?)?;
         let count = u32::from(pair.cur) + 1;
@@ -390,13 +390,7 @@ impl BaselineDetector {
         }
         let own = p.read_stats();
         let stats = pair.read_stats(own.variance / own.mean);
-        if f64::from(count) <= stats.mean {
-            return None;
-        }
-        let tail = Tail::of(&stats, count)?;
-        if tail.p >= self.cfg.volume_p_value {
-            return None;
-        }
+        let tail = self.unusual(&stats, count)?;
         let h = f.hour % 24;
         let target = target_label(ev);
         let reason =

@@ -116,9 +116,7 @@ impl Pair {
         let mut c = f32::from(self.cur);
         let alerted = self.has(pair_flag::ALERTED);
         if alerted && !self.has(pair_flag::PREV_ALERTED) {
-            let s = self.read_stats(dispersion);
-            let clip = s.mean + 3.0 * s.variance.sqrt();
-            c = c.min(clip.ceil() as f32);
+            c = c.min(self.read_stats(dispersion).burst_clip());
         }
         self.hours = self.hours.saturating_add(1);
         let m = self.mean();
@@ -170,6 +168,14 @@ pub struct ReadStats {
     pub mean: f64,
     /// Sample variance (the mean when there are fewer than two hours).
     pub variance: f64,
+}
+
+impl ReadStats {
+    /// What an hour that alerted after a quiet one is learned as, at most: mean + 3 standard
+    /// deviations (rounded up), so one burst does not teach that bursts are normal.
+    pub fn burst_clip(&self) -> f32 {
+        (self.mean + 3.0 * self.variance.max(self.mean).sqrt()).ceil() as f32
+    }
 }
 
 /// One principal's baseline.
@@ -243,8 +249,7 @@ impl Profile {
             // A burst that alerted after a quiet hour is learned as at most mean + 3 sd: one
             // burst does not teach the baseline that bursts are normal. Bursts in consecutive
             // hours are learned as they are, so a lasting change stops alerting.
-            let clip = s.mean + 3.0 * s.variance.max(s.mean).sqrt();
-            c = c.min(clip.ceil() as f32);
+            c = c.min(s.burst_clip());
         }
         self.flags &= !flag::PREV_VOLUME_ALERTED;
         if alerted {
@@ -306,7 +311,7 @@ impl Profile {
                 self.cur_new_secrets = self.cur_new_secrets.saturating_add(1);
             }
             if let Some(t) = f.secret {
-                self.count_pair_read(pair_tag(t));
+                self.count_pair_read(t);
             }
         }
     }
@@ -322,8 +327,8 @@ impl Profile {
         self.pairs.iter_mut().find(|p| p.tag == tag)
     }
 
-    fn count_pair_read(&mut self, tag: u16) {
-        if let Some(p) = self.pairs.iter_mut().find(|p| p.tag == tag) {
+    fn count_pair_read(&mut self, term: u32) {
+        if let Some(p) = self.pair_mut(term) {
             p.cur = p.cur.saturating_add(1);
             return;
         }
@@ -337,7 +342,7 @@ impl Profile {
         });
         if let Some(i) = free {
             self.pairs[i] = Pair {
-                tag,
+                tag: pair_tag(term),
                 cur: 1,
                 ..Pair::default()
             };
