@@ -222,21 +222,7 @@ pub(crate) async fn run_lane(
                 lane.counters.dead_lettered.fetch_add(1, Ordering::Relaxed);
             }
         }
-        if let Some(seq) = step.ack_through {
-            let mut intake = lane.intake();
-            let q = intake.queue_mut();
-            let before = q.acked();
-            match q.ack_through(seq) {
-                Ok(()) => {
-                    let acked = q.acked().saturating_sub(before);
-                    lane.counters.acked.fetch_add(acked, Ordering::Relaxed);
-                }
-                Err(e) => {
-                    tracing::error!(sink = %lane.name, error = %e, "cannot ack the sink queue")
-                }
-            }
-            pending_since = None;
-        }
+        // Health first, then the ack: whoever sees the queue empty sees the lane's new health.
         let was = lane.health.lock().expect("health lock").clone();
         if was != step.health {
             match &step.health {
@@ -255,6 +241,21 @@ pub(crate) async fn run_lane(
                 }
             }
             *lane.health.lock().expect("health lock") = step.health.clone();
+        }
+        if let Some(seq) = step.ack_through {
+            let mut intake = lane.intake();
+            let q = intake.queue_mut();
+            let before = q.acked();
+            match q.ack_through(seq) {
+                Ok(()) => {
+                    let acked = q.acked().saturating_sub(before);
+                    lane.counters.acked.fetch_add(acked, Ordering::Relaxed);
+                }
+                Err(e) => {
+                    tracing::error!(sink = %lane.name, error = %e, "cannot ack the sink queue")
+                }
+            }
+            pending_since = None;
         }
         if let Some(wait_for) = step.retry_after {
             if !wait_for.is_zero() {
