@@ -41,30 +41,52 @@ struct Batch {
     pool: Option<Pool>,
 }
 
-/// Chunk buffers of a split input, reused: a fresh 1 MiB buffer per chunk cost the kernel's
-/// zeroing of its pages (a sixth of a scan's CPU).
+/// A batch's buffers, reused: a fresh 1 MiB chunk buffer per chunk cost the kernel's zeroing
+/// of its pages (a sixth of a scan's CPU), and a fresh event vector per batch (a thousand or two
+/// events, over a megabyte) cost mimalloc a fresh page run each time (another seventh).
 #[derive(Clone, Default)]
-struct Pool(Arc<Mutex<Vec<Vec<u8>>>>);
+struct Pool(Arc<Mutex<Vec<Parts>>>);
+
+/// What a batch hands back: its vectors, emptied, their capacity kept.
+#[derive(Default)]
+struct Parts {
+    events: Vec<AccessEvent<'static>>,
+    matched: Vec<Option<Prematch>>,
+    bytes: Vec<u8>,
+}
 
 impl Pool {
-    /// Buffers kept at most: what is in flight between the reader, the parsers and the merge.
+    /// Batches kept at most: what is in flight between the reader, the parsers and the merge.
     const KEEP: usize = 32;
 
-    fn take(&self, capacity: usize) -> Vec<u8> {
+    fn take(&self) -> Parts {
         self.0
             .lock()
             .ok()
             .and_then(|mut p| p.pop())
-            .unwrap_or_else(|| Vec::with_capacity(capacity))
+            .unwrap_or_default()
     }
 
-    fn give(&self, mut bytes: Vec<u8>) {
-        bytes.clear();
+    fn give(&self, parts: Parts) {
         if let Ok(mut p) = self.0.lock() {
             if p.len() < Pool::KEEP {
-                p.push(bytes);
+                p.push(parts);
             }
         }
+    }
+
+    /// An empty batch of `parts` (from this pool), with room for `events`; its buffers come
+    /// back here when it is dropped.
+    fn batch(&self, parts: Parts, events: usize) -> Batch {
+        let mut batch = Batch {
+            events: parts.events,
+            matched: parts.matched,
+            bytes: parts.bytes,
+            pool: Some(self.clone()),
+        };
+        batch.events.reserve(events);
+        batch.matched.reserve(events);
+        batch
     }
 }
 
@@ -72,22 +94,19 @@ impl Drop for Batch {
     fn drop(&mut self) {
         // The events borrow from `bytes`: gone before the buffer is handed back.
         self.events.clear();
+        self.matched.clear();
+        self.bytes.clear();
         if let Some(pool) = self.pool.take() {
-            pool.give(std::mem::take(&mut self.bytes));
+            pool.give(Parts {
+                events: std::mem::take(&mut self.events),
+                matched: std::mem::take(&mut self.matched),
+                bytes: std::mem::take(&mut self.bytes),
+            });
         }
     }
 }
 
 impl Batch {
-    fn with_capacity(n: usize) -> Batch {
-        Batch {
-            events: Vec::with_capacity(n),
-            matched: Vec::with_capacity(n),
-            bytes: Vec::new(),
-            pool: None,
-        }
-    }
-
     fn push(&mut self, ev: AccessEvent<'static>, matcher: Option<&Prematcher>) {
         if let Some(m) = matcher {
             self.matched.push(Some(m.matches(&ev)));
@@ -166,15 +185,15 @@ fn read_sequential(
     tx: SyncSender<(u64, Batch)>,
 ) -> Result<IngestStats> {
     let mut decoder = Decoder::new(opts, format, dead_letter.map(DeadLetter::new));
-    let mut batch = Batch::with_capacity(BATCH);
+    let pool = Pool::default();
+    let mut batch = pool.batch(pool.take(), BATCH);
     let mut seq = 0u64;
     let mut send_ok = true;
     let mut push = |ev: AccessEvent<'static>, batch: &mut Batch| {
         batch.push(ev, matcher);
         if batch.events.len() >= BATCH && send_ok {
-            send_ok = tx
-                .send((seq, std::mem::replace(batch, Batch::with_capacity(BATCH))))
-                .is_ok();
+            let next = pool.batch(pool.take(), BATCH);
+            send_ok = tx.send((seq, std::mem::replace(batch, next))).is_ok();
             seq += 1;
         }
     };
@@ -190,7 +209,8 @@ fn read_sequential(
 struct Chunk {
     seq: u64,
     first_line: u64,
-    bytes: Vec<u8>,
+    /// `bytes` holds the chunk; the other buffers are for its batch.
+    parts: Parts,
 }
 
 /// One parser thread of a split input: decodes chunks as they come, each into one batch. When
@@ -214,8 +234,10 @@ fn parse_chunks(
     loop {
         let next = work.lock().map_err(|_| anyhow!("chunk queue"))?.recv();
         let Ok(chunk) = next else { break };
-        let mut batch = Batch::with_capacity(chunk.bytes.len() / 512 + 1);
-        decoder.lines(&chunk.bytes, name, chunk.first_line, &mut |ev| {
+        let mut parts = chunk.parts;
+        let bytes = std::mem::take(&mut parts.bytes);
+        let mut batch = pool.batch(parts, bytes.len() / 512 + 1);
+        decoder.lines(&bytes, name, chunk.first_line, &mut |ev| {
             // SAFETY: the event borrows from `chunk.bytes` (moved into this batch below, its
             // heap buffer untouched) and from `opts` (outlives every batch); see [`Batch`].
             // The one `unsafe` of the project: it saves a copy of every event's strings (a
@@ -224,8 +246,7 @@ fn parse_chunks(
             let ev = unsafe { std::mem::transmute::<AccessEvent<'_>, AccessEvent<'static>>(ev) };
             batch.push(ev, matcher)
         })?;
-        batch.bytes = chunk.bytes;
-        batch.pool = Some(pool.clone());
+        batch.bytes = bytes;
         if tx.send((chunk.seq, batch)).is_err() {
             break;
         }
@@ -300,15 +321,16 @@ fn read_parallel(
                 let mut carry = Vec::new();
                 let mut read = || -> Result<()> {
                     loop {
-                        let mut bytes = pool.take(chunk_bytes + 64 * 1024);
-                        if !input.read_chunk(&mut bytes, &mut carry, chunk_bytes)? {
+                        let mut parts = pool.take();
+                        parts.bytes.reserve(chunk_bytes + 64 * 1024);
+                        if !input.read_chunk(&mut parts.bytes, &mut carry, chunk_bytes)? {
                             return Ok(());
                         }
-                        let lines = memchr::memchr_iter(b'\n', &bytes).count() as u64;
+                        let lines = memchr::memchr_iter(b'\n', &parts.bytes).count() as u64;
                         let chunk = Chunk {
                             seq,
                             first_line: line,
-                            bytes,
+                            parts,
                         };
                         if work_tx.send(chunk).is_err() {
                             return Ok(());

@@ -131,27 +131,19 @@ impl Input {
         buf.clear();
         buf.append(carry);
         let mut ended = false;
-        while buf.len() < target {
-            let have = buf.len();
-            buf.resize(target.max(have + 64 * 1024), 0);
-            let n = loop {
-                match self.reader.read(&mut buf[have..]) {
-                    Ok(n) => break n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(source) => {
-                        buf.truncate(have);
-                        return Err(IngestError::Read {
-                            path: self.path.clone(),
-                            source,
-                        });
-                    }
-                }
-            };
-            buf.truncate(have + n);
-            if n == 0 {
-                ended = true;
-                break;
-            }
+        if buf.len() < target {
+            // Into the spare capacity, not zero-filled first (`read_to_end` tracks what it has
+            // written); it stops at `want` bytes or at the end of the input.
+            let want = (target - buf.len()).max(64 * 1024);
+            buf.reserve(want);
+            let n = (&mut self.reader)
+                .take(want as u64)
+                .read_to_end(buf)
+                .map_err(|source| IngestError::Read {
+                    path: self.path.clone(),
+                    source,
+                })?;
+            ended = n < want;
         }
         if !ended {
             match memchr::memrchr(b'\n', buf) {
