@@ -7,6 +7,7 @@ pub mod config;
 pub mod detector;
 pub mod profile;
 pub mod store;
+mod table;
 pub mod terms;
 pub mod termset;
 

@@ -1,9 +1,7 @@
 //! All principals' profiles: bounded, expiring, saved and loaded as versioned JSON.
 
-use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::{BufReader, BufWriter, Write};
-use std::mem::size_of;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Duration, Utc};
@@ -11,6 +9,7 @@ use serde::ser::SerializeSeq;
 use serde::{Deserialize, Serialize, Serializer};
 
 use crate::baseline::profile::{hour_of, Pair, Profile, NO_SLOT, PAIRS};
+use crate::baseline::table::Table;
 use crate::baseline::termset::Terms;
 
 /// Version of the state file this build writes and reads.
@@ -46,21 +45,21 @@ pub enum BaselineError {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct MemoryUsage {
     pub principals: usize,
-    /// `size_of::<(u64, Profile)>()`: key and inline profile.
+    /// A principal's slot (key and inline profile) and its index entry.
     pub entry_bytes: usize,
     /// Bloom filters of principals past their inline terms.
     pub heap_bytes: usize,
-    /// The hash table's allocation: its buckets (entry + 1 control byte), occupied or not.
+    /// The table's allocation: index buckets occupied or not, slots used or not.
     pub table_bytes: usize,
 }
 
 impl MemoryUsage {
-    /// Entry and heap bytes per principal (the table's spare buckets not counted).
+    /// Entry and heap bytes per principal (the table's spare room not counted).
     pub fn per_principal(&self) -> f64 {
         (self.entry_bytes * self.principals + self.heap_bytes) as f64
             / self.principals.max(1) as f64
     }
-    /// Everything, spare buckets included, per principal.
+    /// Everything, spare room included, per principal.
     pub fn per_principal_with_table(&self) -> f64 {
         (self.table_bytes + self.heap_bytes) as f64 / self.principals.max(1) as f64
     }
@@ -89,7 +88,7 @@ pub struct BaselineSummary {
 /// kept: alerts take them from the event).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct BaselineStore {
-    pub(crate) principals: HashMap<u64, Profile>,
+    pub(crate) principals: Table,
     /// Event time of the first event: the store's learning period starts here.
     first_event: Option<DateTime<Utc>>,
     /// Latest hour seen (idle expiry runs when it advances).
@@ -157,11 +156,11 @@ impl BaselineStore {
     }
 
     pub(crate) fn get(&self, key: u64) -> Option<&Profile> {
-        self.principals.get(&key)
+        self.principals.get(key)
     }
 
     pub(crate) fn get_mut(&mut self, key: u64) -> Option<&mut Profile> {
-        self.principals.get_mut(&key)
+        self.principals.get_mut(key)
     }
 
     /// Note event time `t`; when a new hour starts, forget principals idle for `idle_days`.
@@ -173,10 +172,10 @@ impl BaselineStore {
         if hour > self.watermark_hour {
             self.watermark_hour = hour;
             let idle = idle_days.saturating_mul(24);
-            let before = self.principals.len();
-            self.principals
-                .retain(|_, p| hour.saturating_sub(p.cur_hour) < idle);
-            self.expired += (before - self.principals.len()) as u64;
+            let gone = self
+                .principals
+                .retain(|p| hour.saturating_sub(p.cur_hour) < idle);
+            self.expired += gone as u64;
         }
     }
 
@@ -188,12 +187,11 @@ impl BaselineStore {
         new_principal: bool,
         max: u32,
     ) -> &mut Profile {
-        if !self.principals.contains_key(&key) && self.principals.len() >= max as usize {
+        if !self.principals.contains_key(key) && self.principals.len() >= max as usize {
             self.evict((max as usize / 64).max(1));
         }
         self.principals
-            .entry(key)
-            .or_insert_with(|| Profile::new(hour, new_principal))
+            .get_or_insert_with(key, || Profile::new(hour, new_principal))
     }
 
     /// Forget the `k` least recently seen principals (ties broken by key: deterministic).
@@ -201,7 +199,7 @@ impl BaselineStore {
         let mut order: Vec<(u32, u64)> = self
             .principals
             .iter()
-            .map(|(&key, p)| (p.cur_hour, key))
+            .map(|(key, p)| (p.cur_hour, key))
             .collect();
         let k = k.min(order.len());
         if k == 0 {
@@ -209,26 +207,23 @@ impl BaselineStore {
         }
         order.select_nth_unstable(k - 1);
         for &(_, key) in &order[..k] {
-            self.principals.remove(&key);
+            self.principals.remove(key);
         }
         self.evicted += k as u64;
     }
 
-    /// Bytes held, from `size_of` of the entries, the Bloom filters on the heap, and the
-    /// hash table's bucket count (capacity * 8/7, rounded up to a power of two).
+    /// Bytes held, from `size_of` of the slots and index entries, the Bloom filters on the
+    /// heap, and what the table has allocated.
     pub fn memory(&self) -> MemoryUsage {
-        let entry = size_of::<(u64, Profile)>();
-        let cap = self.principals.capacity();
-        let buckets = if cap == 0 {
-            0
-        } else {
-            (cap * 8 / 7).next_power_of_two()
-        };
         MemoryUsage {
             principals: self.principals.len(),
-            entry_bytes: entry,
-            heap_bytes: self.principals.values().map(|p| p.terms.heap_bytes()).sum(),
-            table_bytes: buckets * (entry + 1),
+            entry_bytes: Table::entry_bytes(),
+            heap_bytes: self
+                .principals
+                .iter()
+                .map(|(_, p)| p.terms.heap_bytes())
+                .sum(),
+            table_bytes: self.principals.allocated_bytes(),
         }
     }
 
@@ -296,7 +291,7 @@ impl BaselineStore {
                 found: state.version,
             });
         }
-        let mut principals = HashMap::with_capacity(state.principals.len());
+        let mut principals = Table::with_capacity(state.principals.len());
         for w in state.principals {
             let key = w.k;
             let p = w.into_profile().map_err(|what| BaselineError::Corrupt {
@@ -372,15 +367,15 @@ impl Serialize for StateOut<'_> {
 }
 
 /// Principals in key order, so the same store always writes the same bytes.
-struct Sorted<'a>(&'a HashMap<u64, Profile>);
+struct Sorted<'a>(&'a Table);
 
 impl Serialize for Sorted<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut keys: Vec<u64> = self.0.keys().copied().collect();
-        keys.sort_unstable();
-        let mut seq = s.serialize_seq(Some(keys.len()))?;
-        for k in keys {
-            seq.serialize_element(&ProfileWire::of(k, &self.0[&k]))?;
+        let mut all: Vec<(u64, &Profile)> = self.0.iter().collect();
+        all.sort_unstable_by_key(|(k, _)| *k);
+        let mut seq = s.serialize_seq(Some(all.len()))?;
+        for (k, p) in all {
+            seq.serialize_element(&ProfileWire::of(k, p))?;
         }
         seq.end()
     }
@@ -566,8 +561,8 @@ mod tests {
         }
         let m = st.memory();
         println!(
-            "typical: {} principals, entry {} B, heap {} B, {:.1} B/principal; with the hash \
-             table's spare buckets {:.1} B/principal",
+            "typical: {} principals, entry {} B, heap {} B, {:.1} B/principal; with the \
+             table's spare room {:.1} B/principal",
             m.principals,
             m.entry_bytes,
             m.heap_bytes,
@@ -586,7 +581,7 @@ mod tests {
         }
         let m = st.memory();
         println!(
-            "1 in 10 reading 50 secrets: heap {} B, {:.1} B/principal; with spare buckets {:.1}",
+            "1 in 10 reading 50 secrets: heap {} B, {:.1} B/principal; with spare room {:.1}",
             m.heap_bytes,
             m.per_principal(),
             m.per_principal_with_table()
