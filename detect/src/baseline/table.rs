@@ -100,25 +100,34 @@ impl Table {
     pub fn remove(&mut self, key: u64) -> bool {
         match self.index.remove(&key) {
             Some(at) => {
-                self.free.push(at);
+                self.release(at);
                 true
             }
             None => false,
         }
     }
 
+    /// A slot back to the free list, its profile's heap (Bloom filters) given back now.
+    fn release(&mut self, at: u32) {
+        self.slot_mut(at).1 = Profile::new(0, false);
+        self.free.push(at);
+    }
+
     /// Keep the principals `keep` says yes to; returns how many were removed.
     pub fn retain(&mut self, mut keep: impl FnMut(&Profile) -> bool) -> usize {
-        let (chunks, free) = (&self.chunks, &mut self.free);
-        let before = self.index.len();
+        let chunks = &self.chunks;
+        let mut gone = Vec::new();
         self.index.retain(|_, at| {
             let k = keep(&chunks[*at as usize / CHUNK][*at as usize % CHUNK].1);
             if !k {
-                free.push(*at);
+                gone.push(*at);
             }
             k
         });
-        before - self.index.len()
+        for &at in &gone {
+            self.release(at);
+        }
+        gone.len()
     }
 
     /// Every principal, in no particular order.
@@ -168,6 +177,11 @@ mod tests {
         assert!(t.remove(5));
         assert!(!t.remove(5));
         assert_eq!(t.retain(|p| p.first_hour % 2 == 0), 1499);
+        // A freed slot holds nothing of its principal (its Bloom filters are given back).
+        assert!(t
+            .free
+            .iter()
+            .all(|&at| t.slot(at).1 == Profile::new(0, false)));
         assert_eq!(t.len(), 1500);
         assert!(t.get(5).is_none() && t.get(7).is_none());
         assert_eq!(t.get(6).map(|p| p.first_hour), Some(6));
