@@ -37,7 +37,7 @@ struct Batch {
     events: Vec<AccessEvent<'static>>,
     matched: Vec<Option<Prematch>>,
     bytes: Vec<u8>,
-    /// Where `bytes` goes back when the batch is done, for the reader to fill again.
+    /// Where the batch's buffers go back when it is done, for the reader and parsers to reuse.
     pool: Option<Pool>,
 }
 
@@ -84,8 +84,8 @@ impl Pool {
             bytes: parts.bytes,
             pool: Some(self.clone()),
         };
+        // `matched` grows only with a matcher; its capacity, once grown, comes back too.
         batch.events.reserve(events);
-        batch.matched.reserve(events);
         batch
     }
 }
