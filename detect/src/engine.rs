@@ -1,5 +1,7 @@
 //! Runs every detector over the events, in event time.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Duration, Utc};
 use secretwatch_ingest::AccessEvent;
 
@@ -7,6 +9,7 @@ use crate::alert::Alert;
 use crate::builtin::{AnonymousSecretAccess, BreakGlass, SecretValuesInAuditLog};
 use crate::config::DetectConfig;
 use crate::detector::Detector;
+use crate::history::{NewTerms, TermHistory};
 use crate::sigma::{self, ReferenceLists, RuleError, RuleSet, SigmaDetector};
 
 /// How often (in event time) detectors get `on_tick`.
@@ -24,6 +27,27 @@ pub struct Engine {
     baseline: Option<crate::baseline::BaselineDetector>,
     watermark: Option<DateTime<Utc>>,
     next_tick: Option<DateTime<Utc>>,
+    /// First-seen history of the `new_terms` rules (Sigma and built-in).
+    history: TermHistory,
+}
+
+/// Built-in detections judged `new_terms` (rules declare theirs in their `secretwatch` block):
+/// a principal reading another namespace's Secrets by design (a sync operator, a backup tool,
+/// a CI deployer) alerts for each namespace once per window, not every alert window.
+pub fn builtin_new_terms() -> HashMap<String, NewTerms> {
+    [(
+        "cross-namespace-secret-read",
+        NewTerms::new(&["principal.group", "target.namespace"]),
+    )]
+    .into_iter()
+    .map(|(r, nt)| (r.to_string(), nt))
+    .collect()
+}
+
+fn new_terms_of(sigma: &SigmaDetector) -> HashMap<String, NewTerms> {
+    let mut specs = builtin_new_terms();
+    specs.extend(sigma.new_terms());
+    specs
 }
 
 /// Why the engine cannot start.
@@ -40,6 +64,33 @@ pub enum EngineError {
         path: std::path::PathBuf,
         reason: String,
     },
+}
+
+/// `cfg` with the shipped controller catalogue's identities added to its lists (when
+/// `detect.catalogue` is on): cluster-wide listers to `known_controllers`, cross-namespace
+/// readers to `context.multi_namespace_readers`, bulk readers to `bulk_readers`.
+pub fn with_catalogue(cfg: &DetectConfig) -> DetectConfig {
+    let mut cfg = cfg.clone();
+    if cfg.catalogue {
+        let c = crate::catalogue::Catalogue::shipped();
+        let add = |list: &mut Vec<String>, more: Vec<String>| {
+            for m in more {
+                if !list.contains(&m) {
+                    list.push(m);
+                }
+            }
+        };
+        add(
+            &mut cfg.known_controllers,
+            c.users_where(|s| s.cluster_wide),
+        );
+        add(
+            &mut cfg.context.multi_namespace_readers,
+            c.users_where(|s| s.cross_namespace),
+        );
+        add(&mut cfg.bulk_readers, c.users_where(|s| s.bulk));
+    }
+    cfg
 }
 
 /// The config's lists, as rules see them (`field|expand: '%name%'`).
@@ -112,6 +163,7 @@ impl Engine {
             "watermark": self.watermark,
             "next_tick": self.next_tick,
             "detectors": detectors,
+            "history": self.history.export(),
         });
         let path = dir.join(DETECTORS_FILE);
         let tmp = dir.join(format!(".{DETECTORS_FILE}.tmp"));
@@ -142,6 +194,13 @@ impl Engine {
             serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
         self.watermark = serde_json::from_value(v["watermark"].take()).unwrap_or(None);
         self.next_tick = serde_json::from_value(v["next_tick"].take()).unwrap_or(None);
+        match v["history"].take() {
+            serde_json::Value::Null => {}
+            h => self
+                .history
+                .import(h)
+                .map_err(|e| bad(format!("history: {e}")))?,
+        }
         let mut states = match v["detectors"].take() {
             serde_json::Value::Object(m) => m,
             _ => serde_json::Map::new(),
@@ -167,6 +226,7 @@ impl Engine {
         rules: &RuleSet,
         state_dir: Option<&std::path::Path>,
     ) -> Result<Engine, EngineError> {
+        let cfg = &with_catalogue(cfg);
         let baseline = match state_dir {
             Some(dir) => crate::baseline::BaselineDetector::open(
                 &cfg.baseline,
@@ -185,6 +245,7 @@ impl Engine {
         ];
         detectors.extend(crate::context::detectors(&cfg.context)?);
         let mut engine = Engine::with_detectors(detectors);
+        engine.history = TermHistory::new(new_terms_of(&sigma), cfg.baseline.learning_days);
         engine.sigma = Some(sigma);
         engine.baseline = Some(baseline);
         if let Some(dir) = state_dir {
@@ -196,10 +257,12 @@ impl Engine {
     /// Swap in a new rule set (SIGHUP, rule files changed) without losing state: correlation
     /// windows of rules that kept their id continue, every other detector is untouched.
     pub fn reload_rules(&mut self, cfg: &DetectConfig, rules: &RuleSet) -> Result<(), EngineError> {
+        let cfg = &with_catalogue(cfg);
         let mut fresh = SigmaDetector::new(rules, &reference_lists(cfg), cfg.alert_window_minutes)?;
         if let Some(old) = &self.sigma {
             fresh.take_state_from(old);
         }
+        self.history.set_specs(new_terms_of(&fresh));
         self.sigma = Some(fresh);
         Ok(())
     }
@@ -219,6 +282,7 @@ impl Engine {
             baseline: None,
             watermark: None,
             next_tick: None,
+            history: TermHistory::new(HashMap::new(), 1),
         }
     }
 
@@ -266,6 +330,8 @@ impl Engine {
 
     fn event(&mut self, ev: &AccessEvent<'_>, pre: Option<sigma::Prematch>, out: &mut Vec<Alert>) {
         self.advance(ev, out);
+        self.history.advance(ev.time);
+        let from = out.len();
         // Rules first: stateful ones read the baselines as they stood before this event.
         if let Some(s) = self.sigma.as_mut() {
             let baseline = self
@@ -280,6 +346,12 @@ impl Engine {
         if let Some(b) = self.baseline.as_mut() {
             b.on_event(ev, out);
         }
+        self.history.judge(ev, out, from);
+    }
+
+    /// The first-seen history (rules judged `new_terms`, what they learned).
+    pub fn history(&self) -> &TermHistory {
+        &self.history
     }
 
     /// Event time moves on with `ev`: detectors get their ticks.

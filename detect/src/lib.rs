@@ -3,10 +3,12 @@
 pub mod alert;
 pub mod baseline;
 pub mod builtin;
+pub mod catalogue;
 pub mod config;
 pub mod context;
 pub mod detector;
 pub mod engine;
+pub mod history;
 pub mod sigma;
 
 pub use alert::{alert_id, Alert, Severity};

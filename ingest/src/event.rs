@@ -99,6 +99,45 @@ impl Action {
     }
 }
 
+/// How much of a resource a request reaches.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    /// One named object: a `get`/`update`/`delete`..., or a `list`/`watch` selected by name.
+    #[default]
+    Object,
+    /// A `list`/`watch` narrowed by a label or field selector (not to one name).
+    Selected,
+    /// Every object of the resource in one namespace.
+    Namespace,
+    /// Every object of the resource in every namespace.
+    Cluster,
+}
+
+impl Scope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Object => "object",
+            Scope::Selected => "selected",
+            Scope::Namespace => "namespace",
+            Scope::Cluster => "cluster",
+        }
+    }
+
+    /// The scope of a source without selectors: a list reaches a collection, the rest one object.
+    pub fn of_action(action: Action) -> Scope {
+        match action {
+            Action::List => Scope::Namespace,
+            _ => Scope::Object,
+        }
+    }
+
+    /// True for the scopes that return many objects at once.
+    pub fn is_collection(self) -> bool {
+        matches!(self, Scope::Namespace | Scope::Cluster)
+    }
+}
+
 /// Whether the access was allowed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -266,6 +305,9 @@ pub struct AccessEvent<'a> {
     /// The source's own verb or operation (`get`, `list`, `update`...).
     pub raw_action: Cow<'a, str>,
     pub target: Target<'a>,
+    /// How much the request reached: one object, a selection, a namespace, the cluster
+    /// (Kubernetes `list`/`watch` by their selectors; other sources by their target).
+    pub scope: Scope,
     pub outcome: Outcome,
     /// HTTP-like status code when the source has one.
     pub status_code: Option<u16>,
@@ -302,6 +344,7 @@ impl AccessEvent<'_> {
             action: self.action,
             raw_action: own(self.raw_action),
             target: self.target.into_owned(),
+            scope: self.scope,
             outcome: self.outcome,
             status_code: self.status_code,
             reason: own_opt(self.reason),

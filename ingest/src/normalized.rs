@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use crate::error::ParseError;
 use crate::event::{
-    AccessEvent, Action, Impersonation, Outcome, Principal, PrincipalKind, Redactions,
+    AccessEvent, Action, Impersonation, Outcome, Principal, PrincipalKind, Redactions, Scope,
     SourceSystem, StrList, Target, VaultIdentity,
 };
 
@@ -27,6 +27,9 @@ struct Event {
     source_ips: Vec<String>,
     user_agent: Option<String>,
     action: Action,
+    /// Absent in records of versions before the scope existed.
+    #[serde(default)]
+    scope: Option<Scope>,
     raw_action: String,
     target: TargetJson,
     outcome: Outcome,
@@ -145,6 +148,7 @@ pub fn parse_event(text: &str, raw_max_bytes: usize) -> Result<AccessEvent<'stat
         source_ips: list(e.source_ips),
         user_agent: cow(e.user_agent),
         action: e.action,
+        scope: e.scope.unwrap_or_else(|| Scope::of_action(e.action)),
         raw_action: Cow::Owned(e.raw_action),
         target: Target {
             store: Cow::Owned(e.target.store),

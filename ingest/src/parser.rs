@@ -262,6 +262,7 @@ impl<'o> RecordParser<'o> {
             }
             Format::K8sAudit => out(k8s_parsed(k8s::parse_event(text, self.opts))),
             Format::Vault => match vault::parse_entry(text, self.opts) {
+                Ok(entry) if entry.self_test => out(Parsed::Skipped),
                 Ok(entry) => {
                     let is_request = entry.entry_type == vault::EntryType::Request;
                     self.vault.push(entry, &mut |ev| out(Parsed::Event(ev)));

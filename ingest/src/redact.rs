@@ -118,7 +118,7 @@ pub fn looks_like_vault_token(s: &str) -> bool {
 fn is_token_shaped(s: &str) -> bool {
     looks_like_jwt(s)
         || looks_like_vault_token(s)
-        || s.len() > 7 && s[..7].eq_ignore_ascii_case("bearer ")
+        || s.len() > 7 && s.as_bytes()[..7].eq_ignore_ascii_case(b"bearer ")
 }
 
 fn redact_string(v: &mut Value) -> bool {
@@ -323,16 +323,33 @@ fn redact_token_at(root: &mut Value, pointer: &str, flags: &mut Redactions) {
     }
 }
 
-/// Replace string leaves that Vault did not HMAC. Returns whether anything changed.
+/// Strings a Vault audit device writes in clear by design: its HMACs, and time values. Vault's
+/// and OpenBao's `audit/hashstructure.go` (`HashStructure`, the copy walker) hash strings but
+/// leave `time.Time` values as they are, so a KV v2 write's response carries `created_time` as
+/// RFC 3339 text (while the string `deletion_time` is HMAC'd): metadata, not a value.
+pub fn vault_leaves_plain(s: &str) -> bool {
+    s.starts_with(HMAC_PREFIX) || crate::time::parse_rfc3339(s).is_some()
+}
+
+/// Replace string leaves that are not HMACs. Returns whether anything changed.
 fn redact_clear_strings(v: &mut Value) -> bool {
+    redact_strings_but(v, &|s| s.starts_with(HMAC_PREFIX))
+}
+
+/// Replace string leaves that a Vault audit device did not hash ([`vault_leaves_plain`]).
+fn redact_vault_clear_strings(v: &mut Value) -> bool {
+    redact_strings_but(v, &vault_leaves_plain)
+}
+
+fn redact_strings_but(v: &mut Value, keep: &dyn Fn(&str) -> bool) -> bool {
     match v {
-        Value::String(s) => !s.starts_with(HMAC_PREFIX) && redact_string(v),
+        Value::String(s) => !keep(s) && redact_string(v),
         Value::Array(a) => a
             .iter_mut()
-            .fold(false, |acc, x| redact_clear_strings(x) | acc),
+            .fold(false, |acc, x| redact_strings_but(x, keep) | acc),
         Value::Object(m) => m
             .values_mut()
-            .fold(false, |acc, x| redact_clear_strings(x) | acc),
+            .fold(false, |acc, x| redact_strings_but(x, keep) | acc),
         _ => false,
     }
 }
@@ -351,7 +368,7 @@ pub fn redact_vault_entry(entry: &mut Value) -> Redactions {
     }
     for p in ["/request/data", "/response/data", "/response/secret"] {
         if let Some(v) = entry.pointer_mut(p) {
-            if redact_clear_strings(v) {
+            if redact_vault_clear_strings(v) {
                 flags.insert(Redactions::VAULT_CLEAR_VALUE);
             }
         }

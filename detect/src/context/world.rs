@@ -282,8 +282,14 @@ impl World {
 
     /// The identity may read secrets across namespaces and environments.
     pub fn multi_namespace_reader(&self, ev: &AccessEvent<'_>) -> bool {
-        self.multi_ns.contains(ev.principal.name.as_ref())
-            || self.multi_ns.contains(ev.effective_principal())
+        let listed = |name: &str| {
+            self.multi_ns.contains(name)
+                || self
+                    .multi_ns
+                    .iter()
+                    .any(|p| p.contains('*') && crate::catalogue::matches(p, name))
+        };
+        listed(ev.principal.name.as_ref()) || listed(ev.effective_principal())
     }
 
     /// The team that lists `name` as a member.

@@ -14,6 +14,7 @@ use secretwatch_ingest::AccessEvent;
 use crate::alert::{alert_id, target_label, Alert};
 use crate::builtin::WindowedGroups;
 use crate::detector::{window_start, Detector};
+use crate::history::{field_text, History, NewTerms};
 use crate::sigma::rules::{RuleError, RuleMeta, RuleSet};
 use crate::sigma::view::{BaselineFields, SigmaView, STATE_FIELD_PREFIXES};
 
@@ -265,6 +266,17 @@ impl SigmaDetector {
         Ok(self.engine.import_state(snap))
     }
 
+    /// The `new_terms` judgements of the loaded rules, by rule id.
+    pub fn new_terms(&self) -> HashMap<String, NewTerms> {
+        self.meta
+            .values()
+            .filter_map(|m| match &m.history {
+                History::NewTerms(nt) if m.emits => Some((m.rule.clone(), nt.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
     pub fn rule_ids(&self) -> Vec<String> {
         let mut v: Vec<String> = self
             .meta
@@ -290,10 +302,26 @@ impl SigmaDetector {
             ResultBody::Detection(_) => {
                 let window = meta.window_minutes.unwrap_or(self.default_window);
                 let ws = window_start(ev.time, window);
-                let group = format!("{}\u{0}{}", meta.rule, ev.principal.name);
-                if !self.groups.first_in_window(&group, ws) {
-                    return None;
-                }
+                let group = match &meta.history {
+                    // Judged per combination by the engine's history (crate::history): every
+                    // match is a candidate, one alert per combination and window.
+                    History::NewTerms(nt) => {
+                        let view = SigmaView::new(ev);
+                        let mut g = format!("{}\u{0}{}", meta.rule, ev.principal.name);
+                        for f in &nt.fields {
+                            g.push('\u{0}');
+                            g.push_str(&field_text(&view, f));
+                        }
+                        g
+                    }
+                    _ => {
+                        let g = format!("{}\u{0}{}", meta.rule, ev.principal.name);
+                        if !self.groups.first_in_window(&g, ws) {
+                            return None;
+                        }
+                        g
+                    }
+                };
                 let reason = render(meta.reason.as_deref().unwrap_or(DEFAULT_REASON), ev, None);
                 let tags: Vec<&str> = meta.tags.iter().map(String::as_str).collect();
                 Some(Alert::from_event(

@@ -14,6 +14,7 @@ pub use view::{BaselineFields, SigmaView, STATE_FIELD_PREFIXES};
 use secretwatch_ingest::{Format, ParseOptions, Parsed, RecordParser};
 
 use crate::detector::Detector;
+use crate::history::{History, TermHistory};
 
 /// The rules shipped in `rules/`, built into the binary.
 pub const BUILTIN_RULES: &[(&str, &str)] = &[
@@ -92,34 +93,57 @@ pub fn run_examples(
                 };
                 let mut det = SigmaDetector::new(rules, lists, 60)?;
                 // Rules asking for learned state (`first_seen.*`, `baseline.*`) see baselines
-                // past learning that know only the case's earlier records.
+                // past learning that know only the case's earlier records; `new_terms` rules a
+                // history past learning that knows nothing yet.
                 let mut baseline = crate::baseline::detector(&crate::baseline::BaselineConfig {
                     learning_days: 0,
                     ..Default::default()
                 });
+                let mut history = TermHistory::new(det.new_terms(), 0);
                 let mut parser = RecordParser::new(&opts, Format::Auto);
-                let mut alerts = vec![];
                 let mut bad = None;
-                let mut feed = |ev: &secretwatch_ingest::AccessEvent<'_>, alerts: &mut Vec<_>| {
-                    det.on_event_with(ev, None, Some(&baseline), alerts);
-                    baseline.on_event(ev, &mut vec![]);
-                };
-                for rec in case {
-                    let text = rec.to_string();
-                    parser.parse(&text, &mut |p| match p {
-                        Parsed::Event(ev) => feed(&ev, &mut alerts),
-                        Parsed::Skipped => {}
-                        Parsed::Error(e) => bad = Some(e.to_string()),
-                    });
-                }
-                parser.finish(&mut |p| {
-                    if let Parsed::Event(ev) = p {
-                        feed(&ev, &mut alerts);
+                let new_terms = matches!(meta.history, History::NewTerms(_));
+                // A `new_terms` rule's case runs twice: it must fire the first time only.
+                let runs = if must_fire && new_terms { 2 } else { 1 };
+                let mut fired_per_run = vec![];
+                for _ in 0..runs {
+                    let mut alerts = vec![];
+                    let mut feed = |ev: &secretwatch_ingest::AccessEvent<'_>,
+                                    alerts: &mut Vec<_>| {
+                        let from = alerts.len();
+                        history.advance(ev.time);
+                        det.on_event_with(ev, None, Some(&baseline), alerts);
+                        history.judge(ev, alerts, from);
+                        baseline.on_event(ev, &mut vec![]);
+                    };
+                    for rec in case {
+                        let text = rec.to_string();
+                        parser.parse(&text, &mut |p| match p {
+                            Parsed::Event(ev) => feed(&ev, &mut alerts),
+                            Parsed::Skipped => {}
+                            Parsed::Error(e) => bad = Some(e.to_string()),
+                        });
                     }
-                });
+                    parser.finish(&mut |p| {
+                        if let Parsed::Event(ev) = p {
+                            feed(&ev, &mut alerts);
+                        }
+                    });
+                    fired_per_run.push(alerts);
+                }
                 if let Some(e) = bad {
                     failures.push(fail(format!("an example record does not parse: {e}")));
                     continue;
+                }
+                let alerts = fired_per_run.remove(0);
+                if let Some(again) = fired_per_run.first() {
+                    let n = again.iter().filter(|a| a.rule == meta.rule).count();
+                    if n > 0 {
+                        failures.push(fail(format!(
+                            "fired {n} time(s) again when the case was replayed: a new_terms rule \
+                             must stay quiet on a combination it has seen"
+                        )));
+                    }
                 }
                 let fired = alerts.iter().filter(|a| a.rule == meta.rule).count();
                 if must_fire && fired == 0 {

@@ -8,6 +8,7 @@ use rsigma_parser::SigmaCollection;
 use serde_json::Value;
 
 use crate::alert::Severity;
+use crate::history::{History, NewTerms};
 use crate::sigma::examples::{parse_examples, Examples};
 
 /// Why a rule set cannot load. Always names the file, and the rule when there is one.
@@ -49,6 +50,8 @@ pub struct RuleMeta {
     pub file: String,
     /// Repeats within this many minutes are one alert (single-event rules).
     pub window_minutes: Option<u32>,
+    /// How the rule is judged over time (`secretwatch.history`); third-party rules: `window`.
+    pub history: History,
 }
 
 /// A parsed, validated rule set.
@@ -170,6 +173,43 @@ pub fn load(sources: &[RuleSource]) -> Result<RuleSet, RuleError> {
     Ok(RuleSet { collection, meta })
 }
 
+/// Our block beside Sigma's keys (Sigma has no syntax for judging over time):
+///
+/// ```yaml
+/// secretwatch:
+///   history: new_terms            # window (default) | always | new_terms
+///   new_terms:
+///     fields: [principal.group, scope]
+///     window_days: 14             # default
+/// ```
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SecretwatchBlock {
+    history: Option<String>,
+    new_terms: Option<NewTerms>,
+}
+
+fn history_of(block: &Value) -> Result<History, String> {
+    let b: SecretwatchBlock = serde_json::from_value(block.clone()).map_err(|e| e.to_string())?;
+    match (b.history.as_deref(), b.new_terms) {
+        (None | Some("window"), None) => Ok(History::Window),
+        (Some("always"), None) => Ok(History::Always),
+        (None | Some("new_terms"), Some(nt)) => {
+            nt.validate()?;
+            Ok(History::NewTerms(nt))
+        }
+        (Some("new_terms"), None) => {
+            Err("history new_terms needs a new_terms block with fields".into())
+        }
+        (Some(h @ ("window" | "always")), Some(_)) => {
+            Err(format!("history {h} takes no new_terms block"))
+        }
+        (Some(other), _) => Err(format!(
+            "unknown history {other:?} (expected window, always or new_terms)"
+        )),
+    }
+}
+
 /// Our metadata of every document in one file, validated.
 fn file_meta(src: &RuleSource) -> Result<Vec<RuleMeta>, RuleError> {
     let file_err = |reason: String| RuleError::File {
@@ -267,7 +307,17 @@ fn file_meta(src: &RuleSource) -> Result<Vec<RuleMeta>, RuleError> {
             .get("window_minutes")
             .and_then(Value::as_u64)
             .map(|m| m.clamp(1, 10_080) as u32);
+        let history = match d.get("secretwatch") {
+            Some(b) => history_of(b).map_err(|r| invalid(&format!("secretwatch: {r}")))?,
+            None => History::Window,
+        };
+        if matches!(history, History::NewTerms(_)) && correlation {
+            return Err(invalid(
+                "secretwatch: new_terms applies to detection rules, not correlations",
+            ));
+        }
         out.push(RuleMeta {
+            history,
             rule,
             sigma_id,
             title,

@@ -6,6 +6,7 @@ use std::borrow::Cow;
 use std::cell::OnceCell;
 
 use rsigma_eval::{Event, EventValue};
+use secretwatch_ingest::k8s::request::parse_query;
 use secretwatch_ingest::{AccessEvent, SourceSystem, StrList};
 use serde_json::Value;
 
@@ -68,6 +69,10 @@ fn flatten(found: Vec<&Value>) -> Option<EventValue<'_>> {
                 .collect(),
         )),
     }
+}
+
+fn cow_static(c: Cow<'_, str>) -> Cow<'static, str> {
+    Cow::Owned(c.into_owned())
 }
 
 fn s(v: &str) -> EventValue<'_> {
@@ -163,6 +168,8 @@ impl Event for SigmaView<'_, '_> {
             "principal.namespace" => opt(&p.namespace)?,
             "principal.groups" => list(&p.groups),
             "principal.effective" => s(e.effective_principal()),
+            // Identities that change name, grouped (nodes by pool, role sessions by role).
+            "principal.group" => EventValue::Str(crate::history::group::group_of(&p.name)),
             "principal.acting_as" => s(&p.acting_as.as_deref()?.name),
             "principal.acting_as_groups" => list(&p.acting_as.as_deref()?.groups),
             "target.store" => s(&t.store),
@@ -172,6 +179,7 @@ impl Event for SigmaView<'_, '_> {
             "target.subresource" => opt(&t.subresource)?,
             "target.group" => opt(&t.group)?,
             "target.is_secret" => EventValue::Bool(t.is_secret),
+            "scope" => s(e.scope.as_str()),
             "redactions" => EventValue::Array(e.redactions.names().map(s).collect()),
             "vault.root" => EventValue::Bool(vault.is_some_and(|v| v.root)),
             "vault.policies" => list(&vault?.policies),
@@ -193,6 +201,25 @@ impl Event for SigmaView<'_, '_> {
             "sourceIPs" if k8s => list(&e.source_ips),
             "userAgent" if k8s => opt(&e.user_agent)?,
             "requestURI" if k8s => opt(&e.request_uri)?,
+            // The request's query, decoded (`fieldSelector=metadata.name%3Dx` is `metadata.name=x`).
+            "request.field_selector"
+            | "request.label_selector"
+            | "request.watch"
+            | "request.limit"
+            | "request.resource_version"
+            | "request.continue"
+                if k8s =>
+            {
+                let q = parse_query(e.request_uri.as_deref()?);
+                match path {
+                    "request.field_selector" => EventValue::Str(cow_static(q.field_selector?)),
+                    "request.label_selector" => EventValue::Str(cow_static(q.label_selector?)),
+                    "request.watch" => EventValue::Bool(q.watch || e.raw_action == "watch"),
+                    "request.limit" => EventValue::Int(i64::try_from(q.limit?).ok()?),
+                    "request.resource_version" => EventValue::Str(cow_static(q.resource_version?)),
+                    _ => EventValue::Bool(q.continued),
+                }
+            }
             // Native Vault audit names.
             "auth.display_name" if vault_src => opt(&vault?.display_name)?,
             "auth.policies" if vault_src => list(&vault?.policies),

@@ -22,7 +22,7 @@ use crate::cloud::common::{cow, derived_id, ip_only, path, redacted_raw};
 use crate::cloud::redact::redact_azure;
 use crate::error::ParseError;
 use crate::event::{
-    AccessEvent, Action, Outcome, Principal, PrincipalKind, SourceSystem, StrList, Target,
+    AccessEvent, Action, Outcome, Principal, PrincipalKind, Scope, SourceSystem, StrList, Target,
 };
 use crate::json::{describe_error, Code, Str};
 use crate::options::ParseOptions;
@@ -359,6 +359,7 @@ fn key_vault<'a>(
         source_ips: ip_only(cow(rec.caller_ip_address)).into_iter().collect(),
         user_agent: client_info,
         action: action_of(&operation),
+        scope: Scope::of_action(action_of(&operation)),
         raw_action: operation,
         target: Target {
             store: Cow::Owned(format!("azure:{}", vault.as_deref().unwrap_or("unknown"))),

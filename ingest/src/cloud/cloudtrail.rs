@@ -28,7 +28,7 @@ use crate::cloud::common::{cow, derived_id, ip_only, path, redacted_raw};
 use crate::cloud::redact::redact_cloudtrail;
 use crate::error::ParseError;
 use crate::event::{
-    AccessEvent, Action, Outcome, Principal, PrincipalKind, SourceSystem, StrList, Target,
+    AccessEvent, Action, Outcome, Principal, PrincipalKind, Scope, SourceSystem, StrList, Target,
 };
 use crate::json::{describe_error, Str};
 use crate::options::ParseOptions;
@@ -464,6 +464,7 @@ fn record<'a>(
             source_ips: ip_only(cow(raw.source_ip.clone())).into_iter().collect(),
             user_agent: cow(raw.user_agent.clone()),
             action,
+            scope: Scope::of_action(action),
             raw_action: name.clone(),
             target: Target {
                 store: Cow::Owned(store),

@@ -18,8 +18,8 @@ use crate::cloud::common::{cow, derived_id, grpc_to_http, ip_only, path, redacte
 use crate::cloud::redact::redact_gcp;
 use crate::error::ParseError;
 use crate::event::{
-    AccessEvent, Action, Impersonation, Outcome, Principal, PrincipalKind, SourceSystem, StrList,
-    Target,
+    AccessEvent, Action, Impersonation, Outcome, Principal, PrincipalKind, Scope, SourceSystem,
+    StrList, Target,
 };
 use crate::json::{describe_error, Str};
 use crate::options::ParseOptions;
@@ -357,6 +357,7 @@ fn secret_manager<'a>(
         source_ips: ip_only(ip).into_iter().collect(),
         user_agent: ua,
         action: action_of(&method),
+        scope: Scope::of_action(action_of(&method)),
         raw_action: method,
         target: Target {
             store: Cow::Owned(format!("gcp:{}", project.as_deref().unwrap_or("unknown"))),

@@ -2,6 +2,7 @@
 
 mod parser;
 mod principal;
+pub mod request;
 
 pub use parser::{parse_event, parse_event_list, K8sRecord};
 pub use principal::classify_username;

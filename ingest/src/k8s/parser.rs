@@ -11,11 +11,12 @@ use serde_json::value::RawValue;
 use smallvec::SmallVec;
 
 use crate::event::{
-    AccessEvent, Action, Impersonation, Outcome, Principal, Redactions, SourceSystem, StrList,
-    Target,
+    AccessEvent, Action, Impersonation, Outcome, Principal, Redactions, Scope, SourceSystem,
+    StrList, Target,
 };
 use crate::json::{describe_error, Code, Str};
 use crate::k8s::principal::classify_username;
+use crate::k8s::request;
 use crate::options::{ParseOptions, Stage};
 use crate::redact;
 use crate::time::{parse_rfc3339, NOT_RFC3339};
@@ -312,6 +313,28 @@ fn parse_event_at<'a>(
         },
     };
 
+    // How much the request reached (a list/watch selected by name is a read of that object).
+    let mut target = target;
+    let verb = raw.verb.as_str();
+    let query = raw
+        .request_uri
+        .as_ref()
+        .map(|u| request::parse_query(u.as_str()))
+        .unwrap_or_default();
+    let (scope, selected) = request::scope_of(
+        verb,
+        target.namespace.as_deref(),
+        target.name.as_deref(),
+        &query,
+    );
+    if let Some(name) = selected {
+        target.name = Some(Cow::Owned(name.to_string()));
+    }
+    let action = match action_of(verb) {
+        Action::List if scope == Scope::Object => Action::Read,
+        a => a,
+    };
+
     let mut redactions = Redactions::default();
     let mut request_uri = raw.request_uri.map(Str::into_cow);
     if let Some(uri) = &request_uri {
@@ -340,7 +363,8 @@ fn parse_event_at<'a>(
         principal,
         source_ips: list(raw.source_ips),
         user_agent: cow(raw.user_agent),
-        action: action_of(raw.verb.as_str()),
+        action,
+        scope,
         raw_action: raw.verb.into_cow(),
         target,
         outcome,
@@ -475,6 +499,60 @@ mod tests {
         assert_eq!(ok, 1);
         assert_eq!(errs.len(), 1);
         assert_eq!(errs[0].field_name(), Some("items[1].verb"), "{}", errs[0]);
+    }
+
+    /// The kubelet's reflector for one pod Secret (Watch strategy, the default:
+    /// `pkg/kubelet/util/manager/watch_based_manager.go`): a list then watches of
+    /// `fieldSelector=metadata.name=<secret>`. Newer apiservers put the name into
+    /// `objectRef.name` (`RequestInfoFactory`); older records lack it. Either way one Secret
+    /// is read, by name, not the namespace listed.
+    #[test]
+    fn a_list_or_watch_selected_by_name_reads_that_secret() {
+        let kubelet = |verb: &str, uri: &str, name: &str| {
+            GET_SECRET
+                .replace(r#""verb":"get""#, &format!(r#""verb":"{verb}""#))
+                .replace("/api/v1/namespaces/prod/secrets/db", uri)
+                .replace(r#""name":"db","#, name)
+                .replace(
+                    "system:serviceaccount:prod:payments",
+                    "system:node:ip-10-0-1-23.ec2.internal",
+                )
+        };
+        for (verb, uri, name) in [
+            ("list", "/api/v1/namespaces/prod/secrets?fieldSelector=metadata.name%3Ddb&limit=500&resourceVersion=0", ""),
+            ("watch", "/api/v1/namespaces/prod/secrets?allowWatchBookmarks=true&fieldSelector=metadata.name%3Ddb&resourceVersion=812&timeout=7m41s&timeoutSeconds=461&watch=true", ""),
+            ("watch", "/api/v1/namespaces/prod/secrets?allowWatchBookmarks=true&fieldSelector=metadata.name%3Ddb&resourceVersion=812&timeoutSeconds=461&watch=true", r#""name":"db","#),
+        ] {
+            let text = kubelet(verb, uri, name);
+            let e = ev(&text);
+            assert_eq!(e.scope, Scope::Object, "{uri}");
+            assert_eq!(e.action, Action::Read, "{uri}");
+            assert_eq!(e.raw_action, verb);
+            assert_eq!(e.target.name.as_deref(), Some("db"), "{uri}");
+        }
+        // Without a selector the same list reaches the whole namespace; without a namespace
+        // the cluster; with a label selector a selection.
+        let ns = kubelet("list", "/api/v1/namespaces/prod/secrets?limit=500", "");
+        assert_eq!(
+            (ev(&ns).scope, ev(&ns).action),
+            (Scope::Namespace, Action::List)
+        );
+        let all =
+            kubelet("list", "/api/v1/secrets?limit=500", "").replace(r#""namespace":"prod","#, "");
+        assert_eq!(ev(&all).scope, Scope::Cluster);
+        let helm = kubelet(
+            "list",
+            "/api/v1/namespaces/prod/secrets?labelSelector=name%3Dshop%2Cowner%3Dhelm",
+            "",
+        );
+        assert_eq!(ev(&helm).scope, Scope::Selected);
+        // A selector that does not parse never fails the record.
+        let odd = kubelet(
+            "list",
+            "/api/v1/namespaces/prod/secrets?fieldSelector=%zz%3D&labelSelector=%",
+            "",
+        );
+        assert_eq!(ev(&odd).scope, Scope::Namespace);
     }
 
     #[test]

@@ -199,6 +199,13 @@ pub(crate) fn event<'a>(
         source_ips: ip_only(ip).into_iter().collect(),
         user_agent: ua,
         action: action_of(&verb),
+        scope: crate::k8s::request::scope_of(
+            &verb,
+            target.namespace.as_deref(),
+            target.name.as_deref(),
+            &Default::default(),
+        )
+        .0,
         raw_action: verb,
         target,
         outcome,

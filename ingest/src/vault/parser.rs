@@ -7,8 +7,8 @@ use serde_json::value::RawValue;
 use smallvec::SmallVec;
 
 use crate::event::{
-    AccessEvent, Action, Outcome, Principal, PrincipalKind, Redactions, SourceSystem, StrList,
-    Target, VaultIdentity,
+    AccessEvent, Action, Outcome, Principal, PrincipalKind, Redactions, Scope, SourceSystem,
+    StrList, Target, VaultIdentity,
 };
 use crate::json::{describe_error, Str};
 use crate::options::ParseOptions;
@@ -22,6 +22,9 @@ const HMAC_PREFIX: &str = "hmac-sha256:";
 struct RawMetadata<'a> {
     #[serde(borrow)]
     role: Option<Str<'a>>,
+    /// AppRole logins: the role.
+    #[serde(borrow)]
+    role_name: Option<Str<'a>>,
     #[serde(borrow)]
     service_account_name: Option<Str<'a>>,
     #[serde(borrow)]
@@ -128,6 +131,9 @@ pub struct VaultEntry<'a> {
     pub kmip: bool,
     /// The record had no `request.id`; `event.id` was derived from its content (no pairing).
     pub derived_id: bool,
+    /// The probe every audit device is sent when it is enabled (`sys/audit/test`, with no
+    /// token, no client address and no response): not an access, not a change of the audit.
+    pub self_test: bool,
 }
 
 fn cow(s: Option<Str<'_>>) -> Option<Cow<'_, str>> {
@@ -212,7 +218,7 @@ fn has_clear_strings(raw: Option<&RawValue>) -> bool {
 
 fn value_has_clear_string(v: &serde_json::Value) -> bool {
     match v {
-        serde_json::Value::String(s) => !s.starts_with(HMAC_PREFIX) && !s.is_empty(),
+        serde_json::Value::String(s) => !s.is_empty() && !redact::vault_leaves_plain(s),
         serde_json::Value::Array(a) => a.iter().any(value_has_clear_string),
         serde_json::Value::Object(m) => m.values().any(value_has_clear_string),
         _ => false,
@@ -316,6 +322,12 @@ pub fn parse_entry<'a>(
         Cow::Borrowed(text.trim())
     };
 
+    // The device self-test: Vault's and OpenBao's `vault/audit.go` build it in
+    // `generateAuditTestProbe` (path `sys/audit/test`, update, no client token or address).
+    let self_test = path == "sys/audit/test"
+        && operation == "update"
+        && request.remote_address.is_none()
+        && principal.name == "(unauthenticated)";
     let remote = cow(request.remote_address).map(|addr| strip_port(addr));
     let action = action_of(&operation, &path);
     let is_secret = is_secret_path(&path, mount_type.as_deref());
@@ -327,6 +339,7 @@ pub fn parse_entry<'a>(
         source_ips: remote.into_iter().collect(),
         user_agent: None,
         action,
+        scope: Scope::of_action(action),
         raw_action: operation,
         target: Target {
             store: Cow::Borrowed(&opts.vault),
@@ -349,6 +362,7 @@ pub fn parse_entry<'a>(
         event,
         kmip,
         derived_id,
+        self_test,
     })
 }
 
@@ -426,10 +440,19 @@ fn principal_of(auth: Option<RawAuth<'_>>) -> Principal<'_> {
     } else {
         PrincipalKind::Token
     };
-    let name = display
-        .clone()
-        .or_else(|| cow(a.entity_id.clone()))
-        .unwrap_or(Cow::Borrowed("(unknown)"));
+    // Vault names every AppRole token `approle` whatever its role (`builtin/credential/approle`
+    // sets no display name; the core prefixes the mount's path); only AppRole puts the role in
+    // `auth.metadata.role_name` (Kubernetes and JWT auth use `role`). One principal per role:
+    // `approle-<role>`.
+    let role_name = cow(meta.role_name.clone());
+    let name = match (display.as_deref(), &role_name) {
+        // The display name is the mount's path (`approle`, or `ci-approle` for another mount).
+        (Some(d), Some(r)) => Cow::Owned(format!("{d}-{r}")),
+        _ => display
+            .clone()
+            .or_else(|| cow(a.entity_id.clone()))
+            .unwrap_or(Cow::Borrowed("(unknown)")),
+    };
     Principal {
         name,
         kind,
@@ -442,7 +465,7 @@ fn principal_of(auth: Option<RawAuth<'_>>) -> Principal<'_> {
             accessor: cow(a.accessor),
             policies,
             token_type: cow(a.token_type),
-            role: cow(meta.role),
+            role: cow(meta.role).or(role_name),
             root,
         })),
         acting_as: None,
