@@ -82,7 +82,11 @@ fn mutate(line: &str, rng: &mut Rng) -> Vec<u8> {
             3 => {
                 let (from, to) = SWAPS[rng.below(SWAPS.len())];
                 let s = String::from_utf8_lossy(&b).into_owned();
-                if let Some(i) = s[at.min(s.len())..].find(from).map(|i| i + at.min(s.len())) {
+                let mut a = at.min(s.len());
+                while !s.is_char_boundary(a) {
+                    a -= 1;
+                }
+                if let Some(i) = s[a..].find(from).map(|i| i + a) {
                     let mut t = s.clone();
                     t.replace_range(i..i + from.len(), to);
                     b = t.into_bytes();
@@ -153,7 +157,10 @@ fn mutated_records_are_events_or_dead_letters_never_panics() {
         // Every record is accounted for; the broken ones went to the dead-letter file.
         assert_eq!(stats.records, n, "{stats:?}");
         assert!(stats.bad > n / 4, "{stats:?}");
-        assert!(events > 0, "{stats:?}");
+        // Formats our seeds are written in still give events from the intact records.
+        if matches!(format, Format::Auto | Format::K8sAudit | Format::Vault) {
+            assert!(events > 0, "{stats:?}");
+        }
         let dead = std::fs::read_to_string(&dl).unwrap();
         assert_eq!(dead.lines().count() as u64, stats.bad, "{stats:?}");
     }

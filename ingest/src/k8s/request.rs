@@ -127,10 +127,7 @@ pub fn label_selector_narrows(sel: &str) -> bool {
         }
         // A label key (`[prefix/]name` of alphanumerics, `-`, `_`, `.`); anything else does
         // not parse as a selector and narrows nothing.
-        let key = t
-            .split(|c: char| matches!(c, '=' | ' ' | '(' | '<' | '>'))
-            .next()
-            .unwrap_or("");
+        let key = t.split(['=', ' ', '(', '<', '>']).next().unwrap_or("");
         if key.is_empty()
             || !key
                 .chars()
