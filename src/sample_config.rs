@@ -78,7 +78,7 @@ pub fn write(dir: &Path) -> Result<std::path::PathBuf> {
     let out = format!(
         "# secretwatch config for the generated dataset in this directory (written from manifest.json).\n\
          [ingest]\ncluster = {}\n\n[detect]\nknown_controllers = {}\nbreak_glass_identities = {}\nprivileged_groups = {}\nprivileged_users = {}\n\
-         production_namespaces = {}\nbulk_readers = {}\n",
+         production_namespaces = {}\nbulk_readers = {}\nhistory_learning_days = 1\n",
         toml::Value::String(cluster.to_string()),
         toml_list(&controllers),
         toml_list(&bg_users),

@@ -50,7 +50,6 @@ fn rule_principals(alerts: &[serde_json::Value]) -> BTreeSet<(String, String)> {
 }
 
 #[test]
-#[ignore = "open defect (issue 23): vault-token-enumeration does not fire on the live session's accessor list + lookups; run with --ignored"]
 fn a_real_openbao_session_through_scan_and_the_socket_device() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");

@@ -108,7 +108,8 @@ fn bad_lines_go_to_dead_letter_and_the_scan_goes_on() {
         r#"{"hello":"world"}"#.to_string(),
         good("g2", "2026-11-03T12:00:00Z").replace(r#""verb":"list""#, r#""verb":["list"]"#),
         String::new(),
-        good("g3", "2026-11-03T13:00:00Z"),
+        // Another identity: the same one's second list would be a known combination.
+        good("g3", "2026-11-03T13:00:00Z").replace("dev:build-bot", "dev:deploy-bot"),
     ];
     std::fs::write(&f, lines.join("\n")).unwrap();
     let dl = dir.path().join("out/dead.jsonl");

@@ -30,6 +30,10 @@ pub struct DetectConfig {
     /// Identities that legitimately read many secrets at once, e.g. sync operators (`%bulk_readers%`).
     #[serde(default)]
     pub bulk_readers: Vec<String>,
+    /// Days of event time (from the first event) during which rules judged `new_terms` learn
+    /// their combinations quietly; 0 alerts on the first sighting ([`crate::history`]).
+    #[serde(default = "default_history_learning_days")]
+    pub history_learning_days: u32,
     /// Use the shipped controller catalogue ([`crate::catalogue`]) beside the lists above.
     #[serde(default = "default_true")]
     pub catalogue: bool,
@@ -84,6 +88,10 @@ fn default_production_namespaces() -> Vec<String> {
     vec!["prod".into(), "production".into()]
 }
 
+fn default_history_learning_days() -> u32 {
+    7
+}
+
 fn default_true() -> bool {
     true
 }
@@ -104,6 +112,7 @@ fn toml_default() -> DetectConfig {
         alert_window_minutes: default_alert_window(),
         production_namespaces: default_production_namespaces(),
         bulk_readers: vec![],
+        history_learning_days: default_history_learning_days(),
         catalogue: true,
         builtin_rules: true,
         rules_dirs: vec![],
@@ -122,6 +131,9 @@ impl DetectConfig {
             errs.push(
                 "detect.break_glass_session_gap_minutes: must be between 1 and 1440".to_string(),
             );
+        }
+        if self.history_learning_days > 365 {
+            errs.push("detect.history_learning_days: must be between 0 and 365".to_string());
         }
         if self.alert_window_minutes == 0 || self.alert_window_minutes > 7 * 24 * 60 {
             errs.push("detect.alert_window_minutes: must be between 1 and 10080".to_string());

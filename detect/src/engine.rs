@@ -93,7 +93,7 @@ pub fn with_catalogue(cfg: &DetectConfig) -> DetectConfig {
     cfg
 }
 
-/// The config's lists, as rules see them (`field|expand: '%name%'`).
+/// The config's lists, as rules see them (`field: '%name%'`, Sigma wildcards apply).
 pub fn reference_lists(cfg: &DetectConfig) -> ReferenceLists {
     ReferenceLists(vec![
         ("known_controllers".into(), cfg.known_controllers.clone()),
@@ -245,7 +245,7 @@ impl Engine {
         ];
         detectors.extend(crate::context::detectors(&cfg.context)?);
         let mut engine = Engine::with_detectors(detectors);
-        engine.history = TermHistory::new(new_terms_of(&sigma), cfg.baseline.learning_days);
+        engine.history = TermHistory::new(new_terms_of(&sigma), cfg.history_learning_days);
         engine.sigma = Some(sigma);
         engine.baseline = Some(baseline);
         if let Some(dir) = state_dir {

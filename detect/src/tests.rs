@@ -71,6 +71,7 @@ const SA: &str = r#""system:serviceaccounts","system:authenticated""#;
 fn cluster_wide_list_alerts_once_for_a_new_identity_and_spares_controllers() {
     let mut cfg = DetectConfig::default();
     cfg.baseline.learning_days = 1;
+    cfg.history_learning_days = 1;
     let lines = vec![
         // The day before: the learning period.
         k8s(
@@ -366,6 +367,7 @@ fn prematched_events_alert_as_events_matched_in_the_engine() {
     let mut cfg = DetectConfig::default();
     // The sample's own learning period (datasets/sample/secretwatch.toml).
     cfg.baseline.learning_days = 1;
+    cfg.history_learning_days = 1;
     let mut plain = Engine::new(&cfg).unwrap();
     let mut pre = Engine::new(&cfg).unwrap();
     let matcher = pre.prematcher().unwrap();
@@ -449,6 +451,7 @@ fn first_seen_fields_in_rules_follow_the_baselines() {
 
     let mut cfg = DetectConfig::default();
     cfg.baseline.learning_days = 1;
+    cfg.history_learning_days = 1;
     let read = |user: &str, name: &str, time: &str| {
         k8s(user, "", "get", Some("prod"), Some(name), 200, time, "")
     };

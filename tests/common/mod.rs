@@ -35,6 +35,12 @@ pub fn canaries() -> Vec<String> {
     list
 }
 
+/// End-to-end tests feed minutes of events, not days: rules judged `new_terms` alert on the
+/// first sighting there (`detect.history_learning_days = 0`) unless a test's own environment
+/// says otherwise. Set on every process the tests start.
+pub const HISTORY_FROM_FIRST_SIGHTING: (&str, &str) =
+    ("SECRETWATCH_DETECT__HISTORY_LEARNING_DAYS", "0");
+
 /// Run the binary with `args` in `cwd`, optional stdin.
 pub fn run(cwd: &Path, args: &[&str], stdin: Option<&[u8]>, env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(bin());
@@ -44,6 +50,7 @@ pub fn run(cwd: &Path, args: &[&str], stdin: Option<&[u8]>, env: &[(&str, &str)]
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     cmd.env_remove("RUST_LOG");
+    cmd.env(HISTORY_FROM_FIRST_SIGHTING.0, HISTORY_FROM_FIRST_SIGHTING.1);
     for (k, v) in env {
         cmd.env(k, v);
     }

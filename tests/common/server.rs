@@ -48,6 +48,10 @@ pub fn start_args(
         ])
         .args(args)
         .args(files)
+        .env(
+            super::HISTORY_FROM_FIRST_SIGHTING.0,
+            super::HISTORY_FROM_FIRST_SIGHTING.1,
+        )
         .envs(env.iter().copied())
         .env("SECRETWATCH_SERVE__INGEST_TOKEN", TOKEN)
         .env_remove("RUST_LOG")

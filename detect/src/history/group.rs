@@ -9,8 +9,9 @@
 //! - AWS role sessions (`arn:aws:sts::<account>:assumed-role/<role>/<session>`), by role: the
 //!   session name (often an instance id or a CI job id) becomes `*`.
 //! - Service accounts of namespaces made per merge request or preview
-//!   (`system:serviceaccount:review-1234:deployer`, `pr-87-web`): namespace segments that are
-//!   numbers become `*` (`review-*`, `pr-*-web`). Namespaces such as `prod-eu1` keep their name.
+//!   (`system:serviceaccount:review-1234:deployer`, `pr-87-web`): a number right after `review`,
+//!   `pr`, `mr`, `preview` or `ephemeral` becomes `*` (`review-*`, `pr-*-web`). Other numbered
+//!   namespaces (`team-3`, `prod-eu1`) are separate teams and keep their names.
 //!
 //! Everything else is its own group (its name).
 
@@ -60,16 +61,19 @@ fn node_group(node: &str) -> Option<String> {
     strip_numbered_tail(host)
 }
 
+/// Words that mark a namespace made per merge request or preview environment when a number
+/// follows them (`review-1234`, `pr-87-web`, `mr-12`, `preview-5`).
+const PREVIEW_WORDS: [&str; 5] = ["review", "pr", "mr", "preview", "ephemeral"];
+
 fn namespace_group(ns: &str) -> Option<String> {
     let segs: Vec<&str> = ns.split('-').collect();
-    if segs.len() < 2 {
-        return None;
-    }
     let mut changed = false;
     let out: Vec<&str> = segs
         .iter()
-        .map(|s| {
-            if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+        .enumerate()
+        .map(|(i, s)| {
+            let number = !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+            if number && i > 0 && PREVIEW_WORDS.contains(&segs[i - 1]) {
                 changed = true;
                 "*"
             } else {
@@ -151,9 +155,16 @@ mod tests {
             "system:serviceaccount:review-*:deployer"
         );
         assert_eq!(
-            group_of("system:serviceaccount:prod-eu1:payments"),
-            "system:serviceaccount:prod-eu1:payments"
+            group_of("system:serviceaccount:pr-87-web:app"),
+            "system:serviceaccount:pr-*-web:app"
         );
+        for own in [
+            "system:serviceaccount:prod-eu1:payments",
+            "system:serviceaccount:team-3:app",
+            "system:serviceaccount:rogue-50:x",
+        ] {
+            assert_eq!(group_of(own), own);
+        }
         assert_eq!(group_of("oidc:alice@example.com"), "oidc:alice@example.com");
         assert_eq!(
             group_of("arn:aws:iam::1:user/bob"),

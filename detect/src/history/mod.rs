@@ -2,7 +2,7 @@
 //! combination of its fields (who, what, how far, from where) was not seen within its window
 //! (Elastic's `new_terms` rule type; GuardDuty's per-identity "unusual" findings).
 //!
-//! - During the learning period (`detect.baseline.learning_days` of event time since the first
+//! - During the learning period (`detect.history_learning_days` of event time since the first
 //!   event this history saw), combinations are learned quietly.
 //! - A combination learned quietly on a day on which the same identity raised a high or
 //!   critical alert is not trusted: it is forgotten, and the identity learns nothing more that

@@ -9,6 +9,7 @@ use crate::{Alert, DetectConfig, Engine};
 fn cfg(learning_days: u32) -> DetectConfig {
     let mut c = DetectConfig::default();
     c.baseline.learning_days = learning_days;
+    c.history_learning_days = learning_days;
     c
 }
 
@@ -236,5 +237,38 @@ fn rule_blocks_are_validated() {
     assert_eq!(
         plain.meta.values().next().unwrap().history,
         super::History::Window
+    );
+}
+
+/// An in-house controller nobody listed (not in the catalogue, not in the config): once its
+/// cluster-wide lists are learned they stay quiet, as a catalogued controller's are; its token
+/// doing something new still alerts: used from outside the cluster, or reading a namespace's
+/// Secret it never read.
+#[test]
+fn a_learned_unlisted_controller_is_quiet_but_its_token_doing_something_new_alerts() {
+    let mut c = cfg(3);
+    c.context.cluster_cidrs = vec!["10.0.0.0/8".parse().unwrap()];
+    assert!(crate::catalogue::Catalogue::shipped()
+        .find(CONTROLLER)
+        .is_none());
+    let mut lines = hourly(CONTROLLER, 0, 6);
+    // Day 6: the same token from an address outside the cluster, then a read in another
+    // namespace.
+    let t = Utc.with_ymd_and_hms(2026, 11, 2, 0, 0, 0).unwrap() + Duration::days(6);
+    lines.push(list_all(CONTROLLER, 6 * 24 + 1, 7).replace("10.42.3.9", "203.0.113.50"));
+    lines.push(format!(
+        r#"{{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"x-get","stage":"ResponseComplete","requestURI":"/api/v1/namespaces/payments/secrets/db","verb":"get","user":{{"username":"{CONTROLLER}","groups":["system:serviceaccounts"]}},"sourceIPs":["10.42.3.9"],"objectRef":{{"resource":"secrets","namespace":"payments","name":"db","apiVersion":"v1"}},"responseStatus":{{"metadata":{{}},"code":200}},"stageTimestamp":"{}"}}"#,
+        (t + Duration::hours(2)).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    ));
+    let alerts = feed(&mut Engine::new(&c).unwrap(), &lines);
+    let rules: Vec<&str> = alerts.iter().map(|a| a.rule.as_str()).collect();
+    assert!(
+        !rules.contains(&"k8s-secrets-list-cluster-wide"),
+        "{alerts:#?}"
+    );
+    assert!(rules.contains(&"sa-token-outside-cluster"), "{alerts:#?}");
+    assert!(
+        rules.contains(&"cross-namespace-secret-read"),
+        "{alerts:#?}"
     );
 }

@@ -18,7 +18,9 @@ use crate::history::{field_text, History, NewTerms};
 use crate::sigma::rules::{RuleError, RuleMeta, RuleSet};
 use crate::sigma::view::{BaselineFields, SigmaView, STATE_FIELD_PREFIXES};
 
-/// Named lists from the config, usable in rules as `field|expand: '%name%'`.
+/// Named lists from the config, usable in rules as `field: '%name%'`: each entry is a Sigma
+/// string, so `*` in an entry is a wildcard (the catalogue's `system:serviceaccount:*:name`).
+/// With `field|expand: '%name%'` rsigma expands the list too, but matches each entry exactly.
 #[derive(Debug, Clone, Default)]
 pub struct ReferenceLists(pub Vec<(String, Vec<String>)>);
 

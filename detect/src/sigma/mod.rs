@@ -34,6 +34,10 @@ pub const BUILTIN_RULES: &[(&str, &str)] = &[
         "rules/rbac-broad-secret-grant.yml",
         include_str!("../../../rules/rbac-broad-secret-grant.yml"),
     ),
+    (
+        "rules/vault-token-abuse.yml",
+        include_str!("../../../rules/vault-token-abuse.yml"),
+    ),
 ];
 
 pub fn builtin_sources() -> Vec<RuleSource> {
@@ -163,6 +167,22 @@ pub fn run_examples(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every rule file in `rules/` is built in (a file left out loads nowhere and its
+    /// examples never run).
+    #[test]
+    fn every_rule_file_is_built_in() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../rules");
+        let mut files: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| format!("rules/{}", e.unwrap().file_name().to_string_lossy()))
+            .filter(|f| f.ends_with(".yml") || f.ends_with(".yaml"))
+            .collect();
+        files.sort();
+        let mut built: Vec<String> = BUILTIN_RULES.iter().map(|(n, _)| n.to_string()).collect();
+        built.sort();
+        assert_eq!(files, built);
+    }
 
     fn lists() -> ReferenceLists {
         crate::engine::reference_lists(&crate::DetectConfig::default())
