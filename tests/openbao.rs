@@ -13,17 +13,7 @@ use common::server::{http, start_with, wait_for_within};
 use common::{alerts, root, run, stderr};
 
 fn bao() -> PathBuf {
-    if let Ok(p) = std::env::var("SECRETWATCH_BAO") {
-        return PathBuf::from(p);
-    }
-    let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
-    let p = PathBuf::from(home).join(".cache/secretwatch/openbao/bao");
-    assert!(
-        p.exists(),
-        "{} missing: run scripts/setup-openbao.sh",
-        p.display()
-    );
-    p
+    common::installed_tool("SECRETWATCH_BAO", "openbao/bao", "scripts/setup-openbao.sh")
 }
 
 fn free_port() -> u16 {

@@ -72,12 +72,15 @@ impl Catalogue {
         Ok(c)
     }
 
-    pub fn shipped() -> Catalogue {
-        // Checked by a unit test: the shipped file always parses.
-        Catalogue::parse(SHIPPED).unwrap_or(Catalogue {
-            version: 0,
-            controllers: vec![],
-        })
+    /// The shipped catalogue, parsed once per process (a unit test checks that it parses).
+    pub fn shipped() -> &'static Catalogue {
+        static SHIPPED_CATALOGUE: std::sync::LazyLock<Catalogue> = std::sync::LazyLock::new(|| {
+            Catalogue::parse(SHIPPED).unwrap_or(Catalogue {
+                version: 0,
+                controllers: vec![],
+            })
+        });
+        &SHIPPED_CATALOGUE
     }
 
     /// The entry a username belongs to, if any.

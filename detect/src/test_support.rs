@@ -2,7 +2,9 @@
 
 use std::path::{Path, PathBuf};
 
-use secretwatch_ingest::{AccessEvent, Decoder, Format, Input, ParseOptions};
+use secretwatch_ingest::{AccessEvent, Decoder, Format, Input, ParseOptions, Parsed, RecordParser};
+
+use crate::{Alert, Engine};
 
 pub fn sample_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../datasets/sample")
@@ -23,4 +25,20 @@ pub fn read_events(files: &[&str]) -> Vec<AccessEvent<'static>> {
     assert_eq!(decoder.stats.bad, 0);
     events.sort_by_key(|e| e.time);
     events
+}
+
+/// Audit lines through the real parser into `engine`, in the order given; a line that does not
+/// parse fails the test.
+pub fn feed(engine: &mut Engine, lines: &[String]) -> Vec<Alert> {
+    let opts = ParseOptions::default();
+    let mut parser = RecordParser::new(&opts, Format::Auto);
+    let mut out = vec![];
+    for l in lines {
+        parser.parse(l, &mut |p| match p {
+            Parsed::Event(ev) => engine.on_event(&ev, &mut out),
+            Parsed::Error(e) => panic!("{e}: {l}"),
+            Parsed::Skipped => {}
+        });
+    }
+    out
 }

@@ -26,17 +26,11 @@ impl Drop for Broker {
 }
 
 fn tansu() -> PathBuf {
-    if let Ok(p) = std::env::var("SECRETWATCH_TANSU") {
-        return PathBuf::from(p);
-    }
-    let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
-    let p = PathBuf::from(home).join(".cache/secretwatch/tansu-0.6.0/bin/tansu");
-    assert!(
-        p.exists(),
-        "the test broker is not installed at {}: run scripts/setup.sh (or scripts/setup-kafka.sh)",
-        p.display()
-    );
-    p
+    super::installed_tool(
+        "SECRETWATCH_TANSU",
+        "tansu-0.6.0/bin/tansu",
+        "scripts/setup-kafka.sh",
+    )
 }
 
 impl Broker {

@@ -17,6 +17,22 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// A program a setup script installed under `~/.cache/secretwatch` (`rel`), or where the
+/// environment variable `env` says; a missing one fails the test naming the script.
+pub fn installed_tool(env: &str, rel: &str, script: &str) -> PathBuf {
+    if let Ok(p) = std::env::var(env) {
+        return PathBuf::from(p);
+    }
+    let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
+    let p = PathBuf::from(home).join(".cache/secretwatch").join(rel);
+    assert!(
+        p.exists(),
+        "{} is not installed: run scripts/setup.sh (or {script})",
+        p.display()
+    );
+    p
+}
+
 pub fn fixtures() -> PathBuf {
     root().join("tests/fixtures")
 }

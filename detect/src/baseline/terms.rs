@@ -81,6 +81,17 @@ impl Fnv {
     }
 }
 
+/// Byte strings hashed as one term (FNV-1a with a separator after each, then [`mix64`]):
+/// stable across machines and runs, for keys that are saved.
+pub fn hash_parts(parts: &[&[u8]]) -> u64 {
+    let mut h = Fnv::new();
+    for p in parts {
+        h.bytes(p);
+        h.sep();
+    }
+    h.finish()
+}
+
 /// The murmur3 64-bit finalizer: every input bit affects every output bit.
 pub fn mix64(mut x: u64) -> u64 {
     x ^= x >> 33;

@@ -3,9 +3,9 @@
 //! deviation alerts.
 
 use chrono::{Duration, TimeZone, Utc};
-use secretwatch_ingest::{Format, ParseOptions, Parsed, RecordParser};
 
 use super::{matches, Catalogue, SHIPPED};
+use crate::test_support::feed;
 use crate::{Alert, DetectConfig, Engine};
 
 #[test]
@@ -112,18 +112,7 @@ fn line(user: &str, hours: i64, n: u32, ip: &str, uri: &str, namespace: Option<&
 }
 
 fn run(cfg: &DetectConfig, lines: &[String]) -> Vec<Alert> {
-    let opts = ParseOptions::default();
-    let mut parser = RecordParser::new(&opts, Format::K8sAudit);
-    let mut engine = Engine::new(cfg).unwrap();
-    let mut out = vec![];
-    for l in lines {
-        parser.parse(l, &mut |p| match p {
-            Parsed::Event(ev) => engine.on_event(&ev, &mut out),
-            Parsed::Error(e) => panic!("{e}"),
-            Parsed::Skipped => {}
-        });
-    }
-    out
+    feed(&mut Engine::new(cfg).unwrap(), lines)
 }
 
 /// Every entry, after the learning period (so history hides nothing): its cluster-wide list

@@ -21,6 +21,8 @@ pub struct World {
     known_envs: BTreeSet<String>,
     production: BTreeSet<String>,
     multi_ns: HashSet<String>,
+    /// Entries of `multi_namespace_readers` with a `*` (the catalogue's patterns).
+    multi_ns_patterns: Vec<String>,
     pub cidrs: Vec<IpNet>,
     pub teams: Vec<Team>,
     members: HashMap<String, usize>,
@@ -222,6 +224,12 @@ impl World {
             known_envs,
             production: cfg.production_environments.iter().cloned().collect(),
             multi_ns: cfg.multi_namespace_readers.iter().cloned().collect(),
+            multi_ns_patterns: cfg
+                .multi_namespace_readers
+                .iter()
+                .filter(|p| p.contains('*'))
+                .cloned()
+                .collect(),
             cidrs: cfg.cluster_cidrs.clone(),
             teams,
             members,
@@ -285,9 +293,9 @@ impl World {
         let listed = |name: &str| {
             self.multi_ns.contains(name)
                 || self
-                    .multi_ns
+                    .multi_ns_patterns
                     .iter()
-                    .any(|p| p.contains('*') && crate::catalogue::matches(p, name))
+                    .any(|p| crate::catalogue::matches(p, name))
         };
         listed(ev.principal.name.as_ref()) || listed(ev.effective_principal())
     }

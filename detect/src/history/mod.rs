@@ -9,8 +9,9 @@
 //!   day, so an incident during the learning period does not become normal.
 //! - After learning, a new combination alerts once and is remembered; a known one is quiet and
 //!   its last sighting moves on. Combinations not seen for their window expire.
-//! - Combinations are 64-bit FNV-1a hashes of the rule and the field values: no value is kept,
-//!   and the same input gives the same hashes on every machine (replays are deterministic).
+//! - Combinations are 64-bit hashes of the rule and the field values (the baselines' term hash,
+//!   [`hash_parts`]): no value is kept, and the same input gives the same hashes on every
+//!   machine (replays are deterministic).
 //!
 //! Identities that change name are grouped before the lookup ([`group`]).
 
@@ -25,6 +26,7 @@ use secretwatch_ingest::AccessEvent;
 use serde::{Deserialize, Serialize};
 
 use crate::alert::{Alert, Severity};
+use crate::baseline::terms::hash_parts;
 use crate::sigma::SigmaView;
 
 /// Default history window.
@@ -115,18 +117,6 @@ pub struct TermHistory {
     pub(crate) tainted: HashSet<(u32, u32)>,
     pub(crate) last_prune: u32,
     max_entries: usize,
-}
-
-/// FNV-1a, 64 bit, over byte strings separated by a 0xff byte (not in UTF-8).
-pub fn fnv(parts: &[&[u8]]) -> u64 {
-    let mut h = 0xcbf2_9ce4_8422_2325u64;
-    for p in parts {
-        for &b in *p {
-            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-        }
-        h = (h ^ 0xff).wrapping_mul(0x0100_0000_01b3);
-    }
-    h
 }
 
 fn day_of(t: DateTime<Utc>) -> u32 {
@@ -231,7 +221,7 @@ impl TermHistory {
         }
         let view = SigmaView::new(ev);
         let identity_text = group::principal_group(ev);
-        let identity = fnv(&[identity_text.as_bytes()]) as u32;
+        let identity = hash_parts(&[identity_text.as_bytes()]) as u32;
         let day = day_of(ev.time);
         let learning = self.learning(ev.time);
         // Taint first: an alert raised now must hold back what this identity learns today.
@@ -253,7 +243,7 @@ impl TermHistory {
             let values: Vec<String> = spec.fields.iter().map(|f| field_text(&view, f)).collect();
             let mut parts: Vec<&[u8]> = vec![out[i].rule.as_bytes()];
             parts.extend(values.iter().map(|v| v.as_bytes()));
-            let key = fnv(&parts);
+            let key = hash_parts(&parts);
             let window = spec.window_days;
             let verdict = self.verdict(key, day, identity, window, learning);
             match verdict {

@@ -4,6 +4,7 @@
 use chrono::{Duration, TimeZone, Utc};
 use secretwatch_ingest::{Format, ParseOptions, Parsed, RecordParser};
 
+use crate::test_support::feed;
 use crate::{Alert, DetectConfig, Engine};
 
 fn cfg(learning_days: u32) -> DetectConfig {
@@ -21,20 +22,6 @@ fn list_all(user: &str, hours: i64, n: u32) -> String {
         r#"{{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"{user}-{n}-{hours}","stage":"ResponseComplete","requestURI":"/api/v1/secrets?limit=500&resourceVersion=0","verb":"list","user":{{"username":"{user}","groups":["system:serviceaccounts","system:authenticated"]}},"sourceIPs":["10.42.3.9"],"userAgent":"controller/v1.2.3","objectRef":{{"resource":"secrets","apiVersion":"v1"}},"responseStatus":{{"metadata":{{}},"code":200}},"requestReceivedTimestamp":"{t}","stageTimestamp":"{t}"}}"#,
         t = t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
     )
-}
-
-fn feed(engine: &mut Engine, lines: &[String]) -> Vec<Alert> {
-    let opts = ParseOptions::default();
-    let mut parser = RecordParser::new(&opts, Format::Auto);
-    let mut out = vec![];
-    for l in lines {
-        parser.parse(l, &mut |p| match p {
-            Parsed::Event(ev) => engine.on_event(&ev, &mut out),
-            Parsed::Error(e) => panic!("{e}: {l}"),
-            Parsed::Skipped => {}
-        });
-    }
-    out
 }
 
 fn of(alerts: &[Alert], rule: &str) -> Vec<Alert> {

@@ -316,11 +316,10 @@ fn parse_event_at<'a>(
     // How much the request reached (a list/watch selected by name is a read of that object).
     let mut target = target;
     let verb = raw.verb.as_str();
-    let query = raw
-        .request_uri
-        .as_ref()
-        .map(|u| request::parse_query(u.as_str()))
-        .unwrap_or_default();
+    let query = match &raw.request_uri {
+        Some(u) if request::may_select(verb) => request::parse_query(u.as_str()),
+        _ => request::RequestQuery::default(),
+    };
     let (scope, selected) = request::scope_of(
         verb,
         target.namespace.as_deref(),

@@ -162,6 +162,12 @@ pub fn field_selector_narrows(sel: &str) -> bool {
     })
 }
 
+/// Whether a request with `verb` can reach more than one object, so that its query matters
+/// (the apiserver names a list with `watch=true` a `watch`).
+pub fn may_select(verb: &str) -> bool {
+    matches!(verb, "list" | "watch" | "deletecollection")
+}
+
 /// The scope of a Kubernetes request with `verb` on an object of `namespace`/`name` (as the
 /// audit event's `objectRef` gives them) and `query`. Returns the scope and, for a collection
 /// verb selected by name with no `objectRef.name`, the selected name.
@@ -171,7 +177,7 @@ pub fn scope_of<'q>(
     name: Option<&str>,
     query: &'q RequestQuery<'_>,
 ) -> (Scope, Option<&'q str>) {
-    let collection = matches!(verb, "list" | "watch" | "deletecollection") || query.watch;
+    let collection = may_select(verb) || query.watch;
     if !collection {
         return (Scope::Object, None);
     }
