@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use anyhow::Result;
-use secretwatch_detect::engine::{load_rules, reference_lists};
+use secretwatch_detect::engine::{load_rules, reference_lists, with_catalogue};
 use secretwatch_detect::sigma::run_examples;
 
 use crate::cli::RulesCommand;
@@ -15,7 +15,8 @@ pub fn run(cmd: RulesCommand) -> Result<ExitCode> {
             let mut cfg = Config::load(config.as_deref())?;
             cfg.detect.rules_dirs.extend(dirs.iter().cloned());
             let rules = load_rules(&cfg.detect)?;
-            let (cases, failures) = run_examples(&rules, &reference_lists(&cfg.detect))?;
+            let (cases, failures) =
+                run_examples(&rules, &reference_lists(&with_catalogue(&cfg.detect)))?;
             let emitting = rules.meta.values().filter(|m| m.emits).count();
             for f in &failures {
                 println!("FAIL {f}");

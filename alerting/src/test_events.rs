@@ -69,6 +69,7 @@ pub fn vault_access() -> AccessEvent<'static> {
         groups: StrList::new(),
         namespace: None,
         vault: Some(Box::new(VaultIdentity {
+            service_account: None,
             display_name: Some("root".into()),
             policies: list(&["root"]),
             root: true,

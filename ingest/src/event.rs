@@ -172,6 +172,10 @@ pub struct VaultIdentity<'a> {
     pub role: Option<Cow<'a, str>>,
     /// Whether the token carries the `root` policy.
     pub root: bool,
+    /// Kubernetes auth: the service account the token was issued to, as the Kubernetes API
+    /// names it (`system:serviceaccount:<namespace>:<name>`, from `auth.metadata`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_account: Option<Cow<'a, str>>,
 }
 
 /// Another identity involved: the one impersonated.
@@ -380,6 +384,7 @@ impl Principal<'_> {
                     token_type: own_opt(v.token_type),
                     role: own_opt(v.role),
                     root: v.root,
+                    service_account: own_opt(v.service_account),
                 })
             }),
             acting_as: self.acting_as.map(|a| {

@@ -67,6 +67,8 @@ struct VaultJson {
     role: Option<String>,
     #[serde(default)]
     root: bool,
+    #[serde(default)]
+    service_account: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -136,6 +138,7 @@ pub fn parse_event(text: &str, raw_max_bytes: usize) -> Result<AccessEvent<'stat
                     token_type: cow(v.token_type),
                     role: cow(v.role),
                     root: v.root,
+                    service_account: cow(v.service_account),
                 })
             }),
             acting_as: p.acting_as.map(|a| {

@@ -297,7 +297,14 @@ impl World {
                     .iter()
                     .any(|p| crate::catalogue::matches(p, name))
         };
-        listed(ev.principal.name.as_ref()) || listed(ev.effective_principal())
+        let service_account = ev
+            .principal
+            .vault
+            .as_ref()
+            .and_then(|v| v.service_account.as_deref());
+        listed(ev.principal.name.as_ref())
+            || listed(ev.effective_principal())
+            || service_account.is_some_and(listed)
     }
 
     /// The team that lists `name` as a member.

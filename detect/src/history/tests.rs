@@ -78,26 +78,32 @@ fn a_combination_alerts_again_after_its_window() {
 
 #[test]
 fn what_an_identity_did_on_a_day_it_raised_a_high_alert_is_not_learned() {
-    let mut engine = Engine::new(&cfg(3)).unwrap();
+    let mut c = cfg(3);
+    c.context.cluster_cidrs = vec!["10.0.0.0/8".parse().unwrap()];
+    let mut engine = Engine::new(&c).unwrap();
     let base = Utc.with_ymd_and_hms(2026, 11, 2, 0, 0, 0).unwrap();
-    let mut lines = vec![];
-    // Day 1 (learning): the latecomer lists every Secret, then reads 25 distinct Secrets in two
-    // minutes (bulk-secret-reads, high).
-    lines.push(list_all(LATECOMER, 24 + 10, 0));
-    for i in 0..25 {
-        let t = base + Duration::hours(34) + Duration::seconds(i * 4 + 5);
-        lines.push(format!(
-            r#"{{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"bulk-{i}","stage":"ResponseComplete","requestURI":"/api/v1/namespaces/prod/secrets/s{i}","verb":"get","user":{{"username":"{LATECOMER}","groups":["system:serviceaccounts"]}},"sourceIPs":["10.42.3.9"],"objectRef":{{"resource":"secrets","namespace":"prod","name":"s{i}","apiVersion":"v1"}},"responseStatus":{{"metadata":{{}},"code":200}},"stageTimestamp":"{}"}}"#,
+    // Day 1 (learning): the latecomer lists every Secret, then its token reads a Secret from an
+    // address outside the cluster (sa-token-outside-cluster, critical: not judged by history).
+    let t = base + Duration::hours(34);
+    let lines = vec![
+        list_all(LATECOMER, 24 + 10, 0),
+        format!(
+            r#"{{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"out-1","stage":"ResponseComplete","requestURI":"/api/v1/namespaces/tools/secrets/s","verb":"get","user":{{"username":"{LATECOMER}","groups":["system:serviceaccounts"]}},"sourceIPs":["203.0.113.50"],"objectRef":{{"resource":"secrets","namespace":"tools","name":"s","apiVersion":"v1"}},"responseStatus":{{"metadata":{{}},"code":200}},"stageTimestamp":"{}"}}"#,
             t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-        ));
-    }
-    // The same day the controller lists too (learned), and both again after learning (day 5).
-    lines.push(list_all(CONTROLLER, 24 + 11, 0));
-    lines.push(list_all(LATECOMER, 24 + 12, 1));
-    lines.push(list_all(CONTROLLER, 5 * 24, 1));
-    lines.push(list_all(LATECOMER, 5 * 24 + 1, 2));
+        ),
+        // The same day the controller lists too (learned), and the latecomer again (not
+        // learned either); both again after learning (day 5).
+        list_all(CONTROLLER, 24 + 11, 0),
+        list_all(LATECOMER, 24 + 12, 1),
+        list_all(CONTROLLER, 5 * 24, 1),
+        list_all(LATECOMER, 5 * 24 + 1, 2),
+    ];
     let alerts = feed(&mut engine, &lines);
-    assert_eq!(of(&alerts, "bulk-secret-reads").len(), 1, "{alerts:#?}");
+    assert_eq!(
+        of(&alerts, "sa-token-outside-cluster").len(),
+        1,
+        "{alerts:#?}"
+    );
     let wide = of(&alerts, "k8s-secrets-list-cluster-wide");
     assert_eq!(wide.len(), 1, "{wide:#?}");
     assert_eq!(wide[0].principal, LATECOMER);

@@ -185,7 +185,9 @@ mod tests {
     }
 
     fn lists() -> ReferenceLists {
-        crate::engine::reference_lists(&crate::DetectConfig::default())
+        crate::engine::reference_lists(&crate::engine::with_catalogue(
+            &crate::DetectConfig::default(),
+        ))
     }
 
     #[test]

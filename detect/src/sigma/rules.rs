@@ -311,11 +311,6 @@ fn file_meta(src: &RuleSource) -> Result<Vec<RuleMeta>, RuleError> {
             Some(b) => history_of(b).map_err(|r| invalid(&format!("secretwatch: {r}")))?,
             None => History::Window,
         };
-        if matches!(history, History::NewTerms(_)) && correlation {
-            return Err(invalid(
-                "secretwatch: new_terms applies to detection rules, not correlations",
-            ));
-        }
         out.push(RuleMeta {
             history,
             rule,

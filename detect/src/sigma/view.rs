@@ -168,6 +168,13 @@ impl Event for SigmaView<'_, '_> {
             "principal.namespace" => opt(&p.namespace)?,
             "principal.groups" => list(&p.groups),
             "principal.effective" => s(e.effective_principal()),
+            // The Kubernetes service account behind the identity: the principal itself, or the
+            // one a Vault Kubernetes-auth token was issued to.
+            "principal.service_account" => match (vault, p.kind) {
+                (Some(v), _) => opt(&v.service_account)?,
+                (None, secretwatch_ingest::PrincipalKind::ServiceAccount) if k8s => s(&p.name),
+                _ => return None,
+            },
             // Identities that change name, grouped (nodes by pool, role sessions by role).
             "principal.group" => EventValue::Str(crate::history::group::group_of(&p.name)),
             "principal.acting_as" => s(&p.acting_as.as_deref()?.name),

@@ -453,6 +453,12 @@ fn principal_of(auth: Option<RawAuth<'_>>) -> Principal<'_> {
             .or_else(|| cow(a.entity_id.clone()))
             .unwrap_or(Cow::Borrowed("(unknown)")),
     };
+    // Kubernetes auth (`vault-plugin-auth-kubernetes`, path_login.go): the token's metadata
+    // names the service account it was issued to.
+    let service_account = match (&sa_ns, &sa_name) {
+        (Some(ns), Some(sa)) => Some(Cow::Owned(format!("system:serviceaccount:{ns}:{sa}"))),
+        _ => None,
+    };
     Principal {
         name,
         kind,
@@ -467,6 +473,7 @@ fn principal_of(auth: Option<RawAuth<'_>>) -> Principal<'_> {
             token_type: cow(a.token_type),
             role: cow(meta.role).or(role_name),
             root,
+            service_account,
         })),
         acting_as: None,
     }
