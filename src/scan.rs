@@ -208,7 +208,7 @@ fn print_summary(
         .collect();
     let _ = writeln!(
         err,
-        "scanned {} file(s): {} records, {} events ({}), {} skipped (non-final stages, Vault requests), {} with secret values redacted",
+        "scanned {} file(s): {} records, {} events ({}), {} skipped (non-final stages, Vault requests, Kubernetes Events that name no Secret), {} with secret values redacted",
         files.len(),
         stats.records,
         stats.events,

@@ -54,6 +54,7 @@ pub fn access() -> AccessEvent<'static> {
         request_uri: Some("/api/v1/namespaces/prod/secrets/db".into()),
         redactions,
         raw: r#"{"kind":"Event","token":"[REDACTED]"}"#.into(),
+        repeat: None,
     }
 }
 

@@ -19,7 +19,7 @@ pub struct IngestStats {
     pub records: u64,
     /// Events produced.
     pub events: u64,
-    /// Records that count as no access on their own (non-final stages, Vault requests).
+    /// Records that count as no access on their own (non-final stages, Vault requests, Kubernetes Events that name no Secret).
     pub skipped: u64,
     /// Records (or list items) that could not be parsed.
     pub bad: u64,
@@ -281,6 +281,14 @@ impl<'o> Decoder<'o> {
             if serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok() {
                 return self.document(text, source, &mut |e| emit(e));
             }
+            // Pretty-printed records one after another (`kubectl get ... --watch -o json`,
+            // `jq .`): each is a record, numbered by the line it starts on.
+            if let Some(records) = value_stream(text) {
+                for (line, record) in records {
+                    self.record(record, source, line, &mut |e| emit(e))?;
+                }
+                return Ok(());
+            }
         }
         self.lines(doc, source, 1, &mut |e| emit(e))
     }
@@ -332,6 +340,29 @@ pub fn lines_are_independent(first_line: &[u8], format: Format) -> bool {
     }
 }
 
+/// `text` as JSON values one after another (at least two, each an object), with the line each
+/// starts on; `None` when any part is not.
+fn value_stream(text: &str) -> Option<Vec<(u64, &str)>> {
+    let mut out = Vec::new();
+    let mut line = 1u64;
+    let mut counted = 0usize;
+    let values =
+        serde_json::Deserializer::from_str(text).into_iter::<&serde_json::value::RawValue>();
+    for v in values {
+        let v = v.ok()?;
+        let rec = v.get();
+        if !rec.starts_with('{') {
+            return None;
+        }
+        // The value borrows from `text`: its offset is where it starts.
+        let start = rec.as_ptr() as usize - text.as_ptr() as usize;
+        line += memchr::memchr_iter(b'\n', &text.as_bytes()[counted..start]).count() as u64;
+        counted = start;
+        out.push((line, rec));
+    }
+    (out.len() > 1).then_some(out)
+}
+
 /// The first line opens a multi-line JSON document rather than holding a record.
 fn starts_document(first_line: &str) -> bool {
     if first_line == "{" || first_line.starts_with('[') {
@@ -356,6 +387,18 @@ mod tests {
         assert!(starts_document("{\"items\": ["));
         assert!(!starts_document("{\"a\":1}"));
         assert!(!starts_document("not json"));
+    }
+
+    #[test]
+    fn pretty_records_one_after_another_are_records() {
+        let text = "{\n  \"a\": 1\n}\n{\n  \"b\": [\n 2\n ]\n}\n";
+        let got = value_stream(text).unwrap();
+        assert_eq!(got.len(), 2);
+        assert_eq!((got[0].0, got[1].0), (1, 4));
+        assert!(got[1].1.contains("\"b\""));
+        assert!(value_stream("{\"a\":1}").is_none());
+        assert!(value_stream("{\"a\":1} [2]").is_none());
+        assert!(value_stream("{\"a\":1} {\"b\":").is_none());
     }
 
     #[test]

@@ -323,6 +323,17 @@ pub struct AccessEvent<'a> {
     pub redactions: Redactions,
     /// The source record, redacted and size-bounded (JSON text unless `raw_truncated`).
     pub raw: Cow<'a, str>,
+    /// For a record that reports an occurrence seen more than once (a Kubernetes `Event`'s
+    /// `count` and `firstTimestamp`): how often, and since when. `None` for single accesses.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repeat: Option<Repeat>,
+}
+
+/// How often a reported occurrence happened, and since when (`time` is the latest).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Repeat {
+    pub count: u32,
+    pub since: DateTime<Utc>,
 }
 
 fn own(c: Cow<'_, str>) -> Cow<'static, str> {
@@ -355,6 +366,7 @@ impl AccessEvent<'_> {
             request_uri: own_opt(self.request_uri),
             redactions: self.redactions,
             raw: own(self.raw),
+            repeat: self.repeat,
         }
     }
 

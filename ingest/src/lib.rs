@@ -34,8 +34,8 @@ pub use deadletter::DeadLetter;
 pub use decode::{lines_are_independent, Decoder, IngestStats};
 pub use error::{IngestError, ParseError};
 pub use event::{
-    AccessEvent, Action, Impersonation, Outcome, Principal, PrincipalKind, Redactions, Scope,
-    SourceSystem, StrList, Target, VaultIdentity,
+    AccessEvent, Action, Impersonation, Outcome, Principal, PrincipalKind, Redactions, Repeat,
+    Scope, SourceSystem, StrList, Target, VaultIdentity,
 };
 pub use options::{ParseOptions, Stage, StageSet};
 pub use parser::{Format, Parsed, RecordParser};

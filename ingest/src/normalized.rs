@@ -12,8 +12,8 @@ use serde::Deserialize;
 
 use crate::error::ParseError;
 use crate::event::{
-    AccessEvent, Action, Impersonation, Outcome, Principal, PrincipalKind, Redactions, Scope,
-    SourceSystem, StrList, Target, VaultIdentity,
+    AccessEvent, Action, Impersonation, Outcome, Principal, PrincipalKind, Redactions, Repeat,
+    Scope, SourceSystem, StrList, Target, VaultIdentity,
 };
 
 #[derive(Deserialize)]
@@ -40,6 +40,8 @@ struct Event {
     redactions: Vec<String>,
     #[serde(default)]
     raw: String,
+    #[serde(default)]
+    repeat: Option<Repeat>,
 }
 
 #[derive(Deserialize)]
@@ -170,6 +172,7 @@ pub fn parse_event(text: &str, raw_max_bytes: usize) -> Result<AccessEvent<'stat
             .map(|u| crate::redact::redact_uri(&u).unwrap_or(u))),
         redactions,
         raw: Cow::Owned(raw),
+        repeat: e.repeat,
     })
 }
 

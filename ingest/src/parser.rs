@@ -35,6 +35,9 @@ pub enum Format {
     CloudWatchLogs,
     /// Normalized events as `AccessEvent` serializes them (the service's repartition topic).
     Event,
+    /// Kubernetes `Event` objects (`kubectl get events -o json`, `--watch`,
+    /// kubernetes-event-exporter): the kubelet's reports of missing Secrets.
+    K8sEvents,
 }
 
 impl Format {
@@ -47,6 +50,7 @@ impl Format {
         "gcp-audit",
         "cloudwatch-logs",
         "event",
+        "k8s-events",
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -59,6 +63,7 @@ impl Format {
             Format::GcpAudit => "gcp-audit",
             Format::CloudWatchLogs => "cloudwatch-logs",
             Format::Event => "event",
+            Format::K8sEvents => "k8s-events",
         }
     }
 }
@@ -81,6 +86,7 @@ impl FromStr for Format {
             "gcp-audit" | "gcp" | "gke-audit" => Ok(Format::GcpAudit),
             "cloudwatch-logs" | "eks-audit" => Ok(Format::CloudWatchLogs),
             "event" | "secretwatch-event" => Ok(Format::Event),
+            "k8s-events" | "kube-events" | "event-exporter" => Ok(Format::K8sEvents),
             other => Err(format!(
                 "unknown format {other:?} (expected one of: {})",
                 Format::NAMES.join(", ")
@@ -119,6 +125,8 @@ struct Finders {
     resource: memmem::Finder<'static>,
     user_identity: memmem::Finder<'static>,
     category: memmem::Finder<'static>,
+    involved_object: memmem::Finder<'static>,
+    regarding: memmem::Finder<'static>,
 }
 
 static FINDERS: LazyLock<Finders> = LazyLock::new(|| Finders {
@@ -137,6 +145,8 @@ static FINDERS: LazyLock<Finders> = LazyLock::new(|| Finders {
     resource: memmem::Finder::new(b"\"resource\""),
     user_identity: memmem::Finder::new(b"\"userIdentity\""),
     category: memmem::Finder::new(b"\"category\""),
+    involved_object: memmem::Finder::new(b"\"involvedObject\""),
+    regarding: memmem::Finder::new(b"\"regarding\""),
 });
 
 /// Which format a record is in, from its keys.
@@ -158,8 +168,19 @@ pub fn sniff(text: &str) -> Option<Format> {
         }
         return Some(Format::K8sAudit);
     }
-    if f.event_list.find(b).is_some() {
+    if f.event_list.find(b).is_some() && f.involved_object.find(b).is_none() {
         return Some(Format::K8sAudit);
+    }
+    // A Kubernetes Event object (core/v1 `involvedObject`, events.k8s.io/v1 `regarding`), not
+    // wrapped in a cloud envelope.
+    if let Some(at) = f.involved_object.find(b).or_else(|| f.regarding.find(b)) {
+        let head = &b[..at];
+        let cloud = [&f.proto_payload, &f.records, &f.log_events, &f.properties]
+            .iter()
+            .any(|k| k.find(head).is_some());
+        if !cloud {
+            return Some(Format::K8sEvents);
+        }
     }
     if let Some(at) = f.type_key.find(b) {
         if f.request_key.find(b).is_some() {
@@ -255,12 +276,12 @@ impl<'o> RecordParser<'o> {
         };
         match format {
             Format::K8sAudit if is_event_list(text) => {
-                let res = k8s::parse_event_list(text, self.opts, &mut |r| out(k8s_parsed(r)));
+                let res = k8s::parse_event_list(text, self.opts, &mut |r| k8s_parsed(r, out));
                 if let Err(e) = res {
                     out(Parsed::Error(e));
                 }
             }
-            Format::K8sAudit => out(k8s_parsed(k8s::parse_event(text, self.opts))),
+            Format::K8sAudit => k8s_parsed(k8s::parse_event(text, self.opts), out),
             Format::Vault => match vault::parse_entry(text, self.opts) {
                 Ok(entry) if entry.self_test => out(Parsed::Skipped),
                 Ok(entry) => {
@@ -276,6 +297,7 @@ impl<'o> RecordParser<'o> {
             Format::AzureKeyVault => cloud::azure::parse(text, self.opts, out),
             Format::GcpAudit => cloud::gcp::parse(text, self.opts, out),
             Format::CloudWatchLogs => managed::cloudwatch::parse(text, self.opts, out),
+            Format::K8sEvents => k8s::events::parse(text, self.opts, out),
             Format::Event => out(
                 match crate::normalized::parse_event(text, self.opts.raw_max_bytes) {
                     Ok(ev) => Parsed::Event(ev),
@@ -323,11 +345,12 @@ impl<'o> RecordParser<'o> {
     }
 }
 
-fn k8s_parsed(r: Result<K8sRecord<'_>, ParseError>) -> Parsed<'_> {
+fn k8s_parsed<'a>(r: Result<K8sRecord<'a>, ParseError>, out: &mut dyn FnMut(Parsed<'a>)) {
     match r {
-        Ok(K8sRecord::Event(e)) => Parsed::Event(*e),
-        Ok(K8sRecord::SkippedStage) => Parsed::Skipped,
-        Err(e) => Parsed::Error(e),
+        Ok(K8sRecord::Event(e)) => out(Parsed::Event(*e)),
+        Ok(K8sRecord::Reported(evs)) => evs.into_iter().for_each(|e| out(Parsed::Event(e))),
+        Ok(K8sRecord::SkippedStage) => out(Parsed::Skipped),
+        Err(e) => out(Parsed::Error(e)),
     }
 }
 
@@ -379,6 +402,23 @@ mod tests {
             Some(Format::Vault)
         );
         assert_eq!(sniff(r#"{"hello":1}"#), None);
+        // Kubernetes Event objects, alone, listed, watched; an audit event about one is audit.
+        assert_eq!(
+            sniff(r#"{"kind":"Event","involvedObject":{"kind":"Pod"},"reason":"FailedMount"}"#),
+            Some(Format::K8sEvents)
+        );
+        assert_eq!(
+            sniff(r#"{"kind":"List","items":[{"kind":"Event","regarding":{}}]}"#),
+            Some(Format::K8sEvents)
+        );
+        assert_eq!(
+            sniff(r#"{"type":"ADDED","object":{"kind":"Event","involvedObject":{}}}"#),
+            Some(Format::K8sEvents)
+        );
+        assert_eq!(
+            sniff(r#"{"auditID":"a","verb":"create","requestObject":{"involvedObject":{}}}"#),
+            Some(Format::K8sAudit)
+        );
         // Cloud records and envelopes, including the shapes that hold the Kubernetes and Vault
         // keys further in.
         assert_eq!(

@@ -131,6 +131,7 @@ fn mutated_records_are_events_or_dead_letters_never_panics() {
         Format::GcpAudit,
         Format::CloudWatchLogs,
         Format::Event,
+        Format::K8sEvents,
     ] {
         let dl = dir.path().join(format!("dead-{}.jsonl", format.as_str()));
         let mut decoder = Decoder::new(&opts, format, Some(DeadLetter::new(&dl)));
@@ -158,7 +159,10 @@ fn mutated_records_are_events_or_dead_letters_never_panics() {
         assert_eq!(stats.records, n, "{stats:?}");
         assert!(stats.bad > n / 4, "{stats:?}");
         // Formats our seeds are written in still give events from the intact records.
-        if matches!(format, Format::Auto | Format::K8sAudit | Format::Vault) {
+        if matches!(
+            format,
+            Format::Auto | Format::K8sAudit | Format::Vault | Format::K8sEvents
+        ) {
             assert!(events > 0, "{stats:?}");
         }
         let dead = std::fs::read_to_string(&dl).unwrap();

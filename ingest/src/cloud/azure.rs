@@ -376,5 +376,6 @@ fn key_vault<'a>(
         request_uri,
         redactions,
         raw: Cow::Owned(raw_copy),
+        repeat: None,
     })
 }

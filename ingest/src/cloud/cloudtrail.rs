@@ -481,6 +481,7 @@ fn record<'a>(
             request_uri: None,
             redactions,
             raw: Cow::Owned(raw_copy.clone()),
+            repeat: None,
         }));
     }
     Ok(())

@@ -374,5 +374,6 @@ fn secret_manager<'a>(
         request_uri: resource_name,
         redactions,
         raw: Cow::Owned(raw_copy),
+        repeat: None,
     })
 }

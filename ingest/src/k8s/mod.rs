@@ -1,5 +1,6 @@
 //! Kubernetes audit (`audit.k8s.io/v1`): `Event` lines and `EventList` bodies.
 
+pub mod events;
 mod parser;
 mod principal;
 pub mod request;

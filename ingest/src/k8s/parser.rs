@@ -16,7 +16,7 @@ use crate::event::{
 };
 use crate::json::{describe_error, Code, Str};
 use crate::k8s::principal::classify_username;
-use crate::k8s::request;
+use crate::k8s::{events, request};
 use crate::options::{ParseOptions, Stage};
 use crate::redact;
 use crate::time::{parse_rfc3339, NOT_RFC3339};
@@ -143,6 +143,9 @@ struct RawEventList<'a> {
 #[derive(Debug)]
 pub enum K8sRecord<'a> {
     Event(Box<AccessEvent<'a>>),
+    /// An Event the kubelet wrote (logged at `Request` level) that reports missing Secrets:
+    /// one failed read per Secret named (see [`crate::k8s::events`]).
+    Reported(Vec<AccessEvent<'static>>),
     /// A stage that does not count as an access (e.g. `RequestReceived`).
     SkippedStage,
 }
@@ -334,6 +337,31 @@ fn parse_event_at<'a>(
         a => a,
     };
 
+    // A write of an Event whose body reports missing Secrets (the kubelet's own report).
+    if let (Some("events"), Some(body), "create" | "patch" | "update", None | Some(200..=299)) =
+        (target.resource.as_deref(), raw.request_object, verb, code)
+    {
+        if matches!(target.group.as_deref(), None | Some("events.k8s.io")) {
+            let ctx = events::AuditContext {
+                id: raw.audit_id.as_str(),
+                time,
+                principal: &principal,
+                source_ips: &list(
+                    raw.source_ips
+                        .iter()
+                        .map(|s| Str(Cow::Borrowed(s.as_str()))),
+                ),
+                user_agent: raw.user_agent.as_ref().map(Str::as_str),
+                namespace: target.namespace.as_deref(),
+                name: target.name.as_deref(),
+            };
+            let reported = events::audit_reports(body.get(), opts, &ctx);
+            if !reported.is_empty() {
+                return Ok(K8sRecord::Reported(reported));
+            }
+        }
+    }
+
     let mut redactions = Redactions::default();
     let mut request_uri = raw.request_uri.map(Str::into_cow);
     if let Some(uri) = &request_uri {
@@ -372,6 +400,7 @@ fn parse_event_at<'a>(
         request_uri,
         redactions,
         raw: raw_copy,
+        repeat: None,
     })))
 }
 
@@ -402,7 +431,7 @@ mod tests {
     fn ev(text: &str) -> AccessEvent<'_> {
         match parse_event(text, &OPTS).unwrap() {
             K8sRecord::Event(e) => *e,
-            K8sRecord::SkippedStage => panic!("skipped"),
+            K8sRecord::SkippedStage | K8sRecord::Reported(_) => panic!("not one event"),
         }
     }
 
@@ -491,7 +520,7 @@ mod tests {
         let mut errs = vec![];
         parse_event_list(&list, &OPTS, &mut |r| match r {
             Ok(K8sRecord::Event(_)) => ok += 1,
-            Ok(K8sRecord::SkippedStage) => {}
+            Ok(K8sRecord::SkippedStage | K8sRecord::Reported(_)) => {}
             Err(e) => errs.push(e),
         })
         .unwrap();

@@ -58,10 +58,10 @@ pub(crate) fn parse<'a>(
     };
     let text = log.get().trim_start();
     if text.starts_with('{') {
-        out(inner_k8s_object(log.get(), opts, &field, cluster));
+        inner_k8s_object(log.get(), opts, &field, cluster, out);
     } else if text.starts_with('"') {
         match serde_json::from_str::<String>(text) {
-            Ok(s) => out(inner_k8s_event(&s, opts, &field, cluster.as_deref())),
+            Ok(s) => inner_k8s_event(&s, opts, &field, cluster.as_deref(), &mut |p| out(p)),
             Err(_) => out(Parsed::Error(not_an_event(prefix, "properties.log"))),
         }
     } else {

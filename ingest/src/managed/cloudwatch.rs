@@ -73,7 +73,9 @@ pub fn parse<'a>(text: &'a str, opts: &'a ParseOptions, out: &mut dyn FnMut(Pars
         };
         let msg = msg.as_str().trim();
         match sniff(msg) {
-            Some(Format::K8sAudit) => out(inner_k8s_event(msg, opts, &field, cluster.as_deref())),
+            Some(Format::K8sAudit) => {
+                inner_k8s_event(msg, opts, &field, cluster.as_deref(), &mut |p| out(p))
+            }
             Some(Format::CloudTrail) => {
                 cloudtrail::parse_record(msg, opts, &field, &mut |p| out(p.into_owned()))
             }

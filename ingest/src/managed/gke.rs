@@ -214,6 +214,7 @@ pub(crate) fn event<'a>(
         request_uri,
         redactions,
         raw: Cow::Owned(raw),
+        repeat: None,
     })
 }
 

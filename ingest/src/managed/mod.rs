@@ -13,6 +13,7 @@ pub mod gke;
 use std::borrow::Cow;
 
 use crate::error::ParseError;
+use crate::event::AccessEvent;
 use crate::k8s::{self, K8sRecord};
 use crate::options::ParseOptions;
 use crate::parser::{prefix_error, Parsed};
@@ -24,17 +25,19 @@ pub(crate) fn inner_k8s_event(
     opts: &ParseOptions,
     prefix: &str,
     cluster: Option<&str>,
-) -> Parsed<'static> {
-    match k8s::parse_event(text, opts) {
-        Ok(K8sRecord::Event(ev)) => {
-            let mut ev = ev.into_owned();
-            if let Some(c) = cluster {
-                ev.target.store = Cow::Owned(c.to_string());
-            }
-            Parsed::Event(ev)
+    out: &mut dyn FnMut(Parsed<'static>),
+) {
+    let at = |mut ev: AccessEvent<'_>| {
+        if let Some(c) = cluster {
+            ev.target.store = Cow::Owned(c.to_string());
         }
-        Ok(K8sRecord::SkippedStage) => Parsed::Skipped,
-        Err(e) => Parsed::Error(prefix_error(e, prefix)),
+        Parsed::Event(ev.into_owned())
+    };
+    match k8s::parse_event(text, opts) {
+        Ok(K8sRecord::Event(ev)) => out(at(*ev)),
+        Ok(K8sRecord::Reported(evs)) => evs.into_iter().for_each(|e| out(at(e))),
+        Ok(K8sRecord::SkippedStage) => out(Parsed::Skipped),
+        Err(e) => out(Parsed::Error(prefix_error(e, prefix))),
     }
 }
 
@@ -44,17 +47,19 @@ pub(crate) fn inner_k8s_object<'a>(
     opts: &'a ParseOptions,
     prefix: &str,
     cluster: Option<String>,
-) -> Parsed<'a> {
-    match k8s::parse_event(text, opts) {
-        Ok(K8sRecord::Event(ev)) => {
-            let mut ev = *ev;
-            if let Some(c) = cluster {
-                ev.target.store = Cow::Owned(c);
-            }
-            Parsed::Event(ev)
+    out: &mut dyn FnMut(Parsed<'a>),
+) {
+    let at = |mut ev: AccessEvent<'a>| {
+        if let Some(c) = &cluster {
+            ev.target.store = Cow::Owned(c.clone());
         }
-        Ok(K8sRecord::SkippedStage) => Parsed::Skipped,
-        Err(e) => Parsed::Error(prefix_error(e, prefix)),
+        Parsed::Event(ev)
+    };
+    match k8s::parse_event(text, opts) {
+        Ok(K8sRecord::Event(ev)) => out(at(*ev)),
+        Ok(K8sRecord::Reported(evs)) => evs.into_iter().for_each(|e| out(at(e))),
+        Ok(K8sRecord::SkippedStage) => out(Parsed::Skipped),
+        Err(e) => out(Parsed::Error(prefix_error(e, prefix))),
     }
 }
 

@@ -356,6 +356,7 @@ pub fn parse_entry<'a>(
         request_uri: Some(path),
         redactions,
         raw: raw_copy,
+        repeat: None,
     };
     Ok(VaultEntry {
         entry_type,
