@@ -108,7 +108,7 @@ pub enum RulesCommand {
 #[derive(Args, Debug)]
 pub struct ScanArgs {
     /// Input format: auto (per record), k8s-audit, vault, cloudtrail, azure-keyvault, gcp-audit,
-    /// cloudwatch-logs. Overrides ingest.format.
+    /// cloudwatch-logs, k8s-events (Kubernetes Event objects). Overrides ingest.format.
     #[arg(long)]
     pub format: Option<String>,
     /// TOML config file.

@@ -98,7 +98,7 @@ pub struct KafkaConfig {
 pub struct KafkaTopic {
     pub name: String,
     /// `auto`, or one of `Format::NAMES` (`k8s-audit`, `vault`, `cloudtrail`, `azure-keyvault`,
-    /// `gcp-audit`, `cloudwatch-logs`).
+    /// `gcp-audit`, `cloudwatch-logs`, `k8s-events`).
     #[serde(default = "default_format")]
     pub format: String,
     /// Scale-out: the topic is not keyed by principal (a shipper's random or round-robin
@@ -348,7 +348,7 @@ pub struct ServeConfig {
 pub struct TailConfig {
     pub path: PathBuf,
     /// `auto`, or one of `Format::NAMES` (`k8s-audit`, `vault`, `cloudtrail`, `azure-keyvault`,
-    /// `gcp-audit`, `cloudwatch-logs`).
+    /// `gcp-audit`, `cloudwatch-logs`, `k8s-events`).
     #[serde(default = "default_format")]
     pub format: String,
     /// Files found at the very first start with no saved offset: read from the `beginning`
@@ -418,7 +418,7 @@ impl Default for ServeConfig {
 #[serde(deny_unknown_fields)]
 pub struct IngestConfig {
     /// `auto` (per record), or one of `Format::NAMES` (`k8s-audit`, `vault`, `cloudtrail`,
-    /// `azure-keyvault`, `gcp-audit`, `cloudwatch-logs`).
+    /// `azure-keyvault`, `gcp-audit`, `cloudwatch-logs`, `k8s-events`).
     #[serde(default = "default_format")]
     pub format: String,
     /// Name of the Kubernetes cluster the audit events come from.

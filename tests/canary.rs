@@ -74,6 +74,30 @@ fn planted_canaries_never_leak() {
     assert_no_canary("k8s and vault", &so, &se, &dead);
 }
 
+/// Kubernetes Events whose message carries credentials (a token, a Bearer header, an opaque
+/// key) and an annotation with one: the missing-secret alert quotes the message scrubbed, the
+/// raw copies are redacted, the broken record's dead letter too.
+#[test]
+fn planted_event_canaries_never_leak() {
+    let dir = tempfile::tempdir().unwrap();
+    let events = fixtures().join("canary-k8s-events.jsonl");
+    let (out, so, se, dead) = scan(dir.path(), &[], &[&events]);
+    let got = alerts(&out);
+    let missing: Vec<_> = got
+        .iter()
+        .filter(|a| a["rule"] == "missing-secret")
+        .collect();
+    assert_eq!(missing.len(), 1, "{so}");
+    let reason = missing[0]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("token=[REDACTED] Bearer [REDACTED]"),
+        "{reason}"
+    );
+    assert_eq!(summary_count(&se, "scanned", "events"), 2, "{se}");
+    assert_eq!(dead.lines().count(), 1, "{dead}");
+    assert_no_canary("kubernetes events", &so, &se, &dead);
+}
+
 /// CloudTrail, Key Vault and Secret Manager records and the EKS/AKS/GKE envelopes, each
 /// sniffed per record.
 #[test]
@@ -123,6 +147,7 @@ fn canaries_never_leak_from_records_of_another_format_or_cut_short() {
         "canary-vault.jsonl",
         "canary-cloud.jsonl",
         "canary-event.jsonl",
+        "canary-k8s-events.jsonl",
     ]
     .iter()
     .map(|f| fixtures().join(f))
@@ -131,7 +156,7 @@ fn canaries_never_leak_from_records_of_another_format_or_cut_short() {
     for &format in Format::NAMES {
         let (_, so, se, dead) = scan(dir.path(), &["--format", format], &files);
         let what = format!("--format {format}");
-        assert_eq!(summary_count(&se, "scanned", "records"), 34, "{what}: {se}");
+        assert_eq!(summary_count(&se, "scanned", "records"), 37, "{what}: {se}");
         let (events, bad) = (
             summary_count(&se, "scanned", "events"),
             summary_count(&se, "bad records", "("),
@@ -140,7 +165,7 @@ fn canaries_never_leak_from_records_of_another_format_or_cut_short() {
         assert_eq!(dead.lines().count() as u64, bad, "{what}: {dead}");
         if format == "auto" {
             // Normalized events are read only when asked for.
-            assert_eq!((events, bad), (23, 10), "{se}");
+            assert_eq!((events, bad), (25, 11), "{se}");
         } else if format == "event" {
             // The one good normalized event; its raw copy redacted again. The bad one's value
             // at fault (an unknown principal kind) is neither in its error nor in its copy.

@@ -9,6 +9,7 @@ pub mod context;
 pub mod detector;
 pub mod engine;
 pub mod history;
+pub mod inventory;
 pub mod sigma;
 
 pub use alert::{alert_id, Alert, Severity};

@@ -4,6 +4,8 @@
 //! credentials by name and by shape (JWTs, Vault tokens). Unparseable text headed for the
 //! dead-letter file is scrubbed by [`scrub_text`].
 
+use std::borrow::Cow;
+
 use serde_json::{Map, Value};
 
 use crate::event::Redactions;
@@ -210,6 +212,13 @@ pub(crate) fn redact_credentials(v: &mut Value, flags: &mut Redactions) {
         Value::String(s) if is_token_shaped(s) => {
             *s = REDACTED.to_string();
             flags.insert(Redactions::TOKEN);
+        }
+        // Free text (an Event's message, an error) with a credential among its words.
+        Value::String(s) if s.contains(' ') => {
+            if let (Cow::Owned(clean), true) = scrub_words(s) {
+                *s = clean;
+                flags.insert(Redactions::TOKEN);
+            }
         }
         _ => {}
     }
@@ -538,6 +547,72 @@ pub fn truncate_at_char(s: &str, max: usize) -> &str {
     &s[..end]
 }
 
+/// Free text that secretwatch keeps as words (a Kubernetes Event's message in an alert's
+/// reason): every word that is token-shaped, follows `Bearer`, or is a long opaque string
+/// (32+ characters of base64/hex without spaces: keys and passwords pasted into messages)
+/// becomes `[REDACTED]`. Returns the text and whether anything went.
+pub fn scrub_words(text: &str) -> (Cow<'_, str>, bool) {
+    fn trim(w: &str) -> &str {
+        w.trim_matches(|c: char| "\\\"'()[],;:".contains(c))
+    }
+    fn opaque(w: &str) -> bool {
+        w.len() >= 32
+            && w.bytes().all(|b| {
+                b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'_' | b'-' | b'.')
+            })
+            && w.bytes().any(|b| b.is_ascii_digit())
+            && w.bytes().any(|b| b.is_ascii_alphabetic())
+            // Not a Kubernetes name (lowercase words joined by `-` and `.`).
+            && (w.bytes().any(|b| b.is_ascii_uppercase()) || !w.contains(['-', '.']))
+    }
+    let mut out: Option<String> = None;
+    let mut after_bearer = false;
+    let mut at = 0; // where `word` starts in `text`
+    for word in text.split(' ') {
+        let mut core = trim(word);
+        // `key=value`: the value is the word to judge.
+        if let Some((_, v)) = core.rsplit_once('=').filter(|(_, v)| !v.is_empty()) {
+            core = trim(v);
+        }
+        let secret = !core.is_empty()
+            && (after_bearer
+                || looks_like_jwt(core)
+                || looks_like_vault_token(core)
+                || opaque(core));
+        after_bearer = core.eq_ignore_ascii_case("bearer");
+        if secret || out.is_some() {
+            // The text before the first credential is copied once, as it was.
+            let o = out.get_or_insert_with(|| text[..at].to_string());
+            if secret {
+                o.push_str(&word.replacen(core, REDACTED, 1));
+            } else {
+                o.push_str(word);
+            }
+            if at + word.len() < text.len() {
+                o.push(' ');
+            }
+        }
+        at += word.len() + 1;
+    }
+    match out {
+        Some(o) => (Cow::Owned(o), true),
+        None => (Cow::Borrowed(text), false),
+    }
+}
+
+#[cfg(test)]
+#[test]
+fn words_that_are_credentials_go_and_names_stay() {
+    let (s, hit) = scrub_words("MountVolume.SetUp failed for volume \"sh.helm.release.v1.payments-api-gateway.v12\" : secret \"registry-pull-secret-2026-12-01\" not found");
+    assert!(!hit, "{s}");
+    let (s, hit) = scrub_words("auth failed: Bearer abc.def token=(eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln) key \"AKIAxxSECRETxx0123456789abcdefGHIJ\"");
+    assert!(hit);
+    assert_eq!(
+        s,
+        "auth failed: Bearer [REDACTED] token=([REDACTED]) key \"[REDACTED]\""
+    );
+}
+
 /// Scrub text that is not valid JSON before it is written anywhere (dead-letter files).
 ///
 /// Works on JSON-ish text: every string literal that follows a `data`/`stringData`
@@ -590,7 +665,13 @@ pub fn scrub_text(text: &str, max: usize) -> String {
                 } else if is_key {
                     None
                 } else {
-                    scrub_embedded_literal(lit).or_else(|| redact_uri(lit))
+                    scrub_embedded_literal(lit)
+                        .or_else(|| redact_uri(lit))
+                        .or_else(|| match scrub_words(lit) {
+                            // Free text with a credential among its words.
+                            (Cow::Owned(clean), true) => Some(clean),
+                            _ => None,
+                        })
                 };
                 out.push('"');
                 out.push_str(clean.as_deref().unwrap_or(lit));

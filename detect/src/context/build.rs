@@ -7,6 +7,7 @@ use thiserror::Error;
 use crate::context::config::ContextConfig;
 use crate::context::cross_environment::CrossEnvironmentSecretAccess;
 use crate::context::cross_namespace::CrossNamespaceSecretRead;
+use crate::context::missing_secret::MissingSecret;
 use crate::context::off_hours::OffHoursHumanProdRead;
 use crate::context::rotation::RotationSyncGap;
 use crate::context::sa_token::SaTokenOutsideCluster;
@@ -23,14 +24,21 @@ pub struct ContextError {
 
 /// The context detections `cfg` has reference data for:
 /// - `cross-namespace-secret-read`: always (it needs none; `multi_namespace_readers` allowlists);
+/// - `missing-secret`: always (`environments` name where the Secret is and set severity);
 /// - `cross-environment-secret-access`: when `environments` is set;
 /// - `off-hours-human-prod-read`: when `teams` is set;
 /// - `sa-token-outside-cluster`: when `cluster_cidrs` is set;
 /// - `rotation-sync-gap` (also reporting `rotation-restart-gap`): when `sync` is set.
 pub fn detectors(cfg: &ContextConfig) -> Result<Vec<Box<dyn Detector>>, ContextError> {
     let world = Arc::new(World::compile(cfg).map_err(|problems| ContextError { problems })?);
-    let mut out: Vec<Box<dyn Detector>> =
-        vec![Box::new(CrossNamespaceSecretRead::new(world.clone()))];
+    let mut out: Vec<Box<dyn Detector>> = vec![
+        Box::new(CrossNamespaceSecretRead::new(world.clone())),
+        Box::new(MissingSecret::new(
+            world.clone(),
+            cfg.missing_secret_grace_minutes,
+            cfg.inventory_max_secrets,
+        )),
+    ];
     if !cfg.environments.is_empty() {
         out.push(Box::new(CrossEnvironmentSecretAccess::new(world.clone())));
     }

@@ -89,6 +89,22 @@ pub struct ContextConfig {
     /// Repeats of one rule and group within this window are one alert.
     #[serde(default = "default_window")]
     pub alert_window_minutes: u32,
+    /// `missing-secret` alerts when a workload still fails to find a Secret this long after the
+    /// first report (a Secret synced a few seconds after its pod starts is normal).
+    #[serde(default = "default_missing_grace")]
+    pub missing_secret_grace_minutes: u32,
+    /// The most Kubernetes Secrets (cluster, namespace, name) the inventory keeps; past it the
+    /// least recently seen go.
+    #[serde(default = "default_inventory_max")]
+    pub inventory_max_secrets: usize,
+}
+
+fn default_missing_grace() -> u32 {
+    5
+}
+
+fn default_inventory_max() -> usize {
+    crate::inventory::DEFAULT_MAX
 }
 
 /// Maps Vault paths under `prefix` to an environment.
@@ -213,6 +229,8 @@ impl Default for ContextConfig {
             default_team: None,
             sync: vec![],
             alert_window_minutes: default_window(),
+            missing_secret_grace_minutes: default_missing_grace(),
+            inventory_max_secrets: default_inventory_max(),
         }
     }
 }

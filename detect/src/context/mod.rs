@@ -11,6 +11,7 @@ pub mod config;
 mod cross_environment;
 mod cross_namespace;
 mod hours;
+mod missing_secret;
 mod off_hours;
 mod rotation;
 mod sa_token;
@@ -20,11 +21,14 @@ pub use build::{detectors, ContextError};
 pub use config::{ContextConfig, SyncMapping, TeamConfig, VaultEnvironmentRule, KEY_PREFIX};
 pub use cross_environment::RULE as CROSS_ENVIRONMENT;
 pub use cross_namespace::RULE as CROSS_NAMESPACE;
+pub use missing_secret::{is_report as is_missing_secret_report, RULE as MISSING_SECRET};
 pub use off_hours::RULE as OFF_HOURS;
 pub use rotation::{RESTART_RULE as ROTATION_RESTART, RULE as ROTATION_SYNC};
 pub use sa_token::RULE as SA_TOKEN;
 pub use world::World;
 
+#[cfg(test)]
+mod missing_secret_tests;
 #[cfg(test)]
 mod rotation_tests;
 #[cfg(test)]

@@ -83,6 +83,20 @@ pub(super) fn vault(
     )
 }
 
+/// The events of `lines`, parsed.
+pub(super) fn parse(lines: &[String]) -> Vec<AccessEvent<'static>> {
+    let mut parser = RecordParser::new(&OPTS, Format::Auto);
+    let mut evs = vec![];
+    for l in lines {
+        parser.parse(l, &mut |p| match p {
+            Parsed::Event(e) => evs.push(e.into_owned()),
+            Parsed::Skipped => {}
+            Parsed::Error(e) => panic!("{e}: {l}"),
+        });
+    }
+    evs
+}
+
 pub(super) fn run(cfg: &ContextConfig, lines: &[String]) -> Vec<Alert> {
     let mut parser = RecordParser::new(&OPTS, Format::Auto);
     let mut engine = Engine::with_detectors(detectors(cfg).expect("valid config"));
@@ -143,14 +157,14 @@ fn config_parses_with_defaults_and_rejects_unknown_keys() {
     assert!(
         serde_json::from_str::<ContextConfig>(r#"{"cluster_cidrs":["10.0.0.300/8"]}"#).is_err()
     );
-    // Only cross-namespace needs no reference data.
+    // Only cross-namespace and missing-secret need no reference data.
     let ids: Vec<_> = detectors(&ContextConfig::default())
         .unwrap()
         .iter()
         .map(|d| d.id())
         .collect();
-    assert_eq!(ids, ["cross-namespace-secret-read"]);
-    assert_eq!(detectors(&cfg).unwrap().len(), 5);
+    assert_eq!(ids, ["cross-namespace-secret-read", "missing-secret"]);
+    assert_eq!(detectors(&cfg).unwrap().len(), 6);
 }
 
 #[test]

@@ -357,7 +357,7 @@ fn reports(
         },
     };
     let reason_word = nonempty(&raw.reason).unwrap_or_else(|| reason_of(message));
-    let said = redact::truncate_at_char(message, MAX_MESSAGE);
+    let (said, scrubbed) = redact::scrub_words(redact::truncate_at_char(message, MAX_MESSAGE));
     let reason_text = format!("{workload}: {said}");
 
     let (principal, source_ips, user_agent) = match audit {
@@ -400,9 +400,21 @@ fn reports(
     };
 
     let mut redactions = Redactions::default();
+    if scrubbed {
+        redactions.insert(Redactions::TOKEN);
+    }
     let raw_copy = match serde_json::from_str::<serde_json::Value>(text) {
         Ok(mut v) => {
             redactions.insert(redact::redact_unknown(&mut v));
+            // The message is free text: it loses what the reason lost.
+            for key in ["message", "note"] {
+                if let Some(serde_json::Value::String(m)) = v.get_mut(key) {
+                    if let (std::borrow::Cow::Owned(clean), true) = redact::scrub_words(m) {
+                        *m = clean;
+                        redactions.insert(Redactions::TOKEN);
+                    }
+                }
+            }
             redact::bound_raw(v, opts.raw_max_bytes, &mut redactions)
         }
         Err(e) => return Err(ParseError::json(&e)),

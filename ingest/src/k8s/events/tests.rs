@@ -187,3 +187,27 @@ fn the_audit_log_carries_the_same_reports_when_events_are_logged_at_request_leve
     assert_eq!(evs[0].target.resource.as_deref(), Some("events"));
     assert!(!evs[0].target.is_secret);
 }
+
+#[test]
+fn credentials_in_a_message_leave_the_reason_and_the_raw_copy() {
+    let text = FAILED_MOUNT.replace(
+        r#"not found""#,
+        r#"not found: Bearer dG9rZW4tdmFsdWUtMDEyMzQ1Njc4OWFiY2RlZg== and AKIAxxSECRETxx0123456789abcdefGHIJ""#,
+    );
+    let (evs, _, errors) = parse_all(&text, Format::K8sEvents);
+    assert!(errors.is_empty(), "{errors:?}");
+    let e = &evs[0];
+    for leak in [
+        "dG9rZW4tdmFsdWUtMDEyMzQ1Njc4OWFiY2RlZg==",
+        "AKIAxxSECRETxx0123456789abcdefGHIJ",
+    ] {
+        assert!(
+            !e.reason.as_deref().unwrap().contains(leak),
+            "{:?}",
+            e.reason
+        );
+        assert!(!e.raw.contains(leak), "{}", e.raw);
+    }
+    assert!(e.redactions.contains(Redactions::TOKEN));
+    assert!(e.raw.contains("db-creds"));
+}
