@@ -14,6 +14,7 @@ mod benign;
 mod error;
 mod generate;
 mod k8s;
+mod kube_events;
 mod labels;
 mod manifest;
 mod options;

@@ -8,6 +8,7 @@ use crate::k8s::{
     NAMESPACES, NODES, PODS, REPLICASETS, SECRETS, SECRETSTORES, SERVICEACCOUNTS,
     SUBJECTACCESSREVIEWS, TOKENREVIEWS,
 };
+use crate::kube_events::{KubeletEvent, ROUTINE};
 use crate::principal::Principal;
 use crate::rng::{between, periodic, pick, poisson};
 use crate::schedule::DayCtx;
@@ -22,6 +23,103 @@ pub fn generate(ctx: &DayCtx<'_>, sink: &mut Sink) {
     monitoring(ctx, sink);
     probes(ctx, sink);
     controllers(ctx, sink);
+}
+
+/// The kubelets' Events about their pods (logged at Request level, with the Event as body):
+/// routine ones, some repeated, and now and then the race of a pod that starts before the
+/// Secret its new ExternalSecret syncs (a Helm or Argo CD rollout applies both at once): a few
+/// `FailedMount` reports, then external-secrets creates the Secret and the mount succeeds.
+fn kubelet_events(ctx: &DayCtx<'_>, sink: &mut Sink) {
+    let w = ctx.world;
+    let mut rng = ctx.rng("platform.kubelet-events");
+    for t in poisson(&mut rng, ctx.start, ctx.end, ctx.every(90.0)) {
+        let pod = pick(&mut rng, &w.app_pods);
+        let node = &w.nodes[pod.node];
+        let app = APPS[pod.app.unwrap_or(0)];
+        let total: u32 = ROUTINE.iter().map(|r| r.3).sum();
+        let mut roll = rng.random_range(0..total);
+        let &(reason, template, warning, _) = ROUTINE
+            .iter()
+            .find(|r| {
+                if roll < r.3 {
+                    true
+                } else {
+                    roll -= r.3;
+                    false
+                }
+            })
+            .unwrap_or(&ROUTINE[0]);
+        let message = template
+            .replace(
+                "{image}",
+                &format!("registry.example.com/{app}:1.{}", rng.random_range(1..40)),
+            )
+            .replace("{container}", app)
+            .replace("{ip}", &pod.ip)
+            .replace(
+                "{pod}",
+                &format!("{}_{}({}-uid)", pod.name, pod.namespace, pod.name),
+            );
+        let ev = KubeletEvent {
+            node,
+            pod,
+            reason,
+            message,
+            warning,
+            container: Some(app.to_string()),
+        };
+        // Probes and back-offs repeat while the condition lasts.
+        let mut times = vec![t];
+        if warning {
+            for _ in 0..rng.random_range(0..6) {
+                let last = *times.last().unwrap_or(&t);
+                times.push(last + between(&mut rng, 10 * SEC, 60 * SEC));
+            }
+        }
+        ev.write(sink, &mut rng, &times, None);
+    }
+    // The sync race, about twice a day at scale 1.
+    for t in poisson(&mut rng, ctx.start, ctx.end, ctx.every(12.0 * 3600.0)) {
+        let pod = pick(&mut rng, &w.app_pods);
+        let node = &w.nodes[pod.node];
+        let app = APPS[pod.app.unwrap_or(0)];
+        let secret = format!("{app}-feature-{}", rng.random_range(1..1000));
+        let ev = KubeletEvent {
+            node,
+            pod,
+            reason: "FailedMount",
+            message: format!(
+                "MountVolume.SetUp failed for volume \"{secret}\" : secret \"{secret}\" not found"
+            ),
+            warning: true,
+            container: None,
+        };
+        // The volume manager retries with back-off (0.5 s doubling); ESO syncs within a minute.
+        let synced = t + between(&mut rng, 5 * SEC, 60 * SEC);
+        let mut times = vec![t];
+        let mut gap = SEC / 2;
+        while *times.last().unwrap_or(&t) + gap < synced {
+            let last = *times.last().unwrap_or(&t);
+            times.push(last + gap);
+            gap *= 2;
+        }
+        ev.write(sink, &mut rng, &times, None);
+        let es = &w.external_secrets;
+        emit(
+            sink,
+            &mut rng,
+            Req::on(
+                &es.principal,
+                synced,
+                "create",
+                &SECRETS,
+                Some(&pod.namespace),
+                Some(&secret),
+            )
+            .code(201)
+            .ip(&es.ip),
+        );
+    }
 }
 
 fn leases(ctx: &DayCtx<'_>, sink: &mut Sink) {
@@ -218,15 +316,7 @@ fn controllers(ctx: &DayCtx<'_>, sink: &mut Sink) {
             ),
         );
     }
-    for t in poisson(&mut rng, ctx.start, ctx.end, ctx.every(90.0)) {
-        let node = pick(&mut rng, &w.nodes);
-        let ns = *pick(&mut rng, &ENVS);
-        emit(
-            sink,
-            &mut rng,
-            Req::on(&node.principal, t, "create", &EVENTS, Some(ns), None).code(201),
-        );
-    }
+    kubelet_events(ctx, sink);
     for t in poisson(&mut rng, ctx.start, ctx.end, ctx.every(120.0)) {
         let pod = pick(&mut rng, &w.app_pods);
         let node = &w.nodes[pod.node];

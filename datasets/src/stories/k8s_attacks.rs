@@ -5,13 +5,14 @@ use rand::Rng;
 use serde_json::{json, Map, Value};
 
 use crate::k8s::{Level, Req, DEPLOYMENTS, SECRETS};
+use crate::kube_events::KubeletEvent;
 use crate::labels::{Source, StoryRec};
 use crate::principal::{user_json, Binding, Principal};
 use crate::rng::{alnum, base64, between, uuid};
 use crate::schedule::DayCtx;
 use crate::sink::Sink;
 use crate::stories::plan::DETECTIONS;
-use crate::timefmt::{DAY, MS, SEC};
+use crate::timefmt::{DAY, HOUR, MIN, MS, SEC};
 use crate::world::{World, APPS, ENVS, PROD, SYNCED_KEYS, UA_KUBECTL};
 
 fn first_pod(w: &World, env: usize, app: &str) -> usize {
@@ -504,5 +505,97 @@ pub fn impersonation(
         );
         at += between(rng, 3 * SEC, 20 * SEC);
     }
+    out.push(s);
+}
+
+/// 16. The users' incident: a new image pull Secret exists in dev only; the prod rollout that
+/// needs it fails for hours. The kubelet never GETs the Secret (it fetches pod Secrets through
+/// a watch by name); what shows is its Events, logged at Request level.
+pub fn missing_secret(
+    ctx: &DayCtx<'_>,
+    sink: &mut Sink,
+    rng: &mut impl Rng,
+    t: i64,
+    out: &mut Vec<StoryRec>,
+) {
+    let w = ctx.world;
+    let human = &w.humans[2];
+    let secret = "registry-pull-secret";
+    let pod = &w.app_pods[first_pod(w, PROD, APPS[1])];
+    let node = &w.nodes[pod.node];
+    let mut s = StoryRec::new(
+        DETECTIONS[15],
+        Source::Kubernetes,
+        &node.principal.username,
+        "bob creates the image pull Secret registry-pull-secret in dev only; the prod rollout that references it fails to pull for two and a half hours, and only the kubelet's Events say so.",
+    );
+    // The dev Secret, created the same morning (or just before the rollout).
+    let created = (ctx.start + 5 * MIN).max(t - 6 * HOUR).min(t - 10 * MIN);
+    s.k8s(
+        sink,
+        rng,
+        Req::on(
+            &human.principal,
+            created,
+            "create",
+            &SECRETS,
+            Some(ENVS[0]),
+            Some(secret),
+        )
+        .code(201)
+        .ua(UA_KUBECTL)
+        .ip(&human.ips[0]),
+    );
+    let app = APPS[1];
+    let image = format!("registry.example.com/{app}:2.0.0");
+    let pull = KubeletEvent {
+        node,
+        pod,
+        reason: "FailedToRetrieveImagePullSecret",
+        message: format!("Unable to retrieve some image pull secrets ({secret}); attempting to pull the image may not succeed."),
+        warning: true,
+        container: None,
+    };
+    let failed = KubeletEvent {
+        node,
+        pod,
+        reason: "Failed",
+        message: format!("Failed to pull image \"{image}\": failed to resolve reference \"{image}\": unexpected status from HEAD request to https://registry.example.com/v2/{app}/manifests/2.0.0: 401 Unauthorized"),
+        warning: true,
+        container: Some(app.to_string()),
+    };
+    let backoff = KubeletEvent {
+        node,
+        pod,
+        reason: "BackOff",
+        message: format!("Back-off pulling image \"{image}\""),
+        warning: false,
+        container: Some(app.to_string()),
+    };
+    // Each pod sync reports the missing pull Secret; the spam filter lets 25 through quickly
+    // and then about one per 5 minutes (client-go events_cache.go: burst 25, 1 per 300 s).
+    let end = t + 150 * MIN;
+    let mut times = vec![];
+    let mut at = t;
+    while at < end {
+        times.push(at);
+        at += if times.len() < 25 {
+            between(rng, 10 * SEC, 40 * SEC)
+        } else {
+            between(rng, 290 * SEC, 320 * SEC)
+        };
+    }
+    pull.write(sink, rng, &times, Some(&mut s));
+    let pulls: Vec<i64> = times
+        .iter()
+        .step_by(3)
+        .map(|x| x + between(rng, SEC, 3 * SEC))
+        .collect();
+    failed.write(sink, rng, &pulls, Some(&mut s));
+    let backs: Vec<i64> = pulls
+        .iter()
+        .map(|x| x + between(rng, 2 * SEC, 9 * SEC))
+        .collect();
+    backoff.write(sink, rng, &backs, Some(&mut s));
     out.push(s);
 }

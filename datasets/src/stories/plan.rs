@@ -12,7 +12,7 @@ use crate::timefmt::{local, DAY, HOUR, MIN};
 use crate::world::{APPS, SYNCED_KEYS, TEAMS};
 
 /// Detection ids, in the order of the story catalogue.
-pub const DETECTIONS: [&str; 15] = [
+pub const DETECTIONS: [&str; 16] = [
     "k8s-secrets-list-cluster-wide",
     "bulk-secret-reads",
     "unknown-principal-secret-access",
@@ -28,6 +28,7 @@ pub const DETECTIONS: [&str; 15] = [
     "secret-values-in-audit-log",
     "rotation-sync-gap",
     "missing-secret-404",
+    "missing-secret",
 ];
 
 /// One story scenario (some detections have several).
@@ -51,9 +52,10 @@ pub enum Kind {
     SecretValues,
     RotationGap,
     Missing404,
+    MissingSecret,
 }
 
-const ALL: [Kind; 18] = [
+const ALL: [Kind; 19] = [
     Kind::ListClusterWide,
     Kind::BulkReads,
     Kind::UnknownPrincipal,
@@ -72,6 +74,7 @@ const ALL: [Kind; 18] = [
     Kind::SecretValues,
     Kind::RotationGap,
     Kind::Missing404,
+    Kind::MissingSecret,
 ];
 
 /// When a story may happen.
@@ -206,6 +209,7 @@ pub fn generate_day(ctx: &DayCtx<'_>, plan: &StoryPlan, sink: &mut Sink, out: &m
             Kind::DeniedBurstK8s => k8s_attacks::denied_burst(ctx, sink, &mut rng, t, out),
             Kind::Anonymous => k8s_attacks::anonymous(ctx, sink, &mut rng, t, out),
             Kind::Missing404 => k8s_attacks::missing_404(ctx, sink, &mut rng, t, out),
+            Kind::MissingSecret => k8s_attacks::missing_secret(ctx, sink, &mut rng, t, out),
             Kind::SecretValues => k8s_attacks::secret_values(ctx, sink, &mut rng, t, out),
             Kind::BreakGlassMasters => {
                 k8s_attacks::break_glass_masters(ctx, sink, &mut rng, t, out)

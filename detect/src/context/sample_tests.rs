@@ -94,8 +94,9 @@ fn config_from_manifest(m: &Value) -> ContextConfig {
     cfg
 }
 
-const OURS: [&str; 5] = [
+const OURS: [&str; 6] = [
     "cross-namespace-secret-read",
+    "missing-secret",
     "cross-environment-secret-access",
     "off-hours-human-prod-read",
     "sa-token-outside-cluster",
@@ -118,9 +119,7 @@ fn sample_stories_are_found_and_benign_traffic_is_quiet() {
 
     let events = read_events(&["k8s-audit.jsonl.gz", "vault-audit.jsonl.gz"]);
     let mut engine = Engine::with_detectors(detectors(&cfg).unwrap());
-    let mut rules = OURS.to_vec();
-    rules.insert(1, "missing-secret");
-    assert_eq!(engine.rules(), rules);
+    assert_eq!(engine.rules(), OURS);
     let mut alerts: Vec<Alert> = vec![];
     for e in &events {
         engine.on_event(e, &mut alerts);
@@ -129,10 +128,7 @@ fn sample_stories_are_found_and_benign_traffic_is_quiet() {
 
     // Per rule: stories found, alerts on its own stories, on other stories, on benign events.
     let mut table: BTreeMap<&str, [usize; 5]> = BTreeMap::new();
-    for rule in OURS
-        .iter()
-        .chain(&["rotation-restart-gap", "missing-secret"])
-    {
+    for rule in OURS.iter().chain(&["rotation-restart-gap"]) {
         let stories: Vec<&Value> = labels.iter().filter(|l| l["detection"] == *rule).collect();
         let mine: Vec<&Alert> = alerts.iter().filter(|a| a.rule == *rule).collect();
         let found = stories
