@@ -11,7 +11,7 @@ need days, stay in their learning period). Categories `workload-risk` (pod specs
 access) and `ioc-source-ip` (decided by threat-intelligence enrichment not in the event) are
 out of scope and shown apart.
 
-Usage: scripts/check-third-party.py [--bin PATH] [--data DIR] [--min-true PCT --min-false PCT]
+Usage: scripts/check-third-party.py [--bin PATH] [--data DIR] [--min-true PCT --min-false PCT] [--show]
 Prints a Markdown table; with --min-* exits 1 when the in-scope totals are below them.
 """
 
@@ -36,6 +36,8 @@ def main() -> int:
         root, "..", "shared", "datasets", "public", "third-party-labelled"))
     ap.add_argument("--min-true", type=float)
     ap.add_argument("--min-false", type=float)
+    ap.add_argument("--show", action="store_true",
+                    help="list each false test that alerted and each in-scope true test that did not")
     args = ap.parse_args()
     if not os.path.isdir(args.data):
         print(f"third-party labelled events: {args.data} not found; skipped")
@@ -83,6 +85,11 @@ def main() -> int:
                 row[3] += 1
                 if not alerted:
                     row[2] += 1
+            if args.show and lab["category"] not in OUT_OF_SCOPE and bool(alerted) != lab["expected"]:
+                what = "false, alerted" if alerted else "true, quiet"
+                print(f"{what}: {lab['category']} {lab['family']}:{lab['line']} "
+                      f"{lab.get('rule_id', lab.get('technique', ''))} {sorted(set(alerted))}",
+                      file=sys.stderr)
 
     def pct(a: int, b: int) -> str:
         return f"{100 * a / b:.0f}%" if b else "-"

@@ -1,7 +1,10 @@
-//! `anonymous-secret-access`: an unauthenticated identity touches secrets.
+//! `anonymous-secret-access`: an unauthenticated identity touches secrets, or is allowed any
+//! API resource at all (`system:anonymous` allowed on an object means a binding to anonymous or
+//! unauthenticated users: always a misconfiguration). Non-resource paths (`/healthz`,
+//! `/version`, allowed to everyone by `system:public-info-viewer`) are not resources.
 
 use chrono::{DateTime, Utc};
-use secretwatch_ingest::{AccessEvent, Outcome, PrincipalKind};
+use secretwatch_ingest::{AccessEvent, Outcome, PrincipalKind, SourceSystem};
 
 use crate::alert::{Alert, Severity};
 use crate::builtin::groups::WindowedGroups;
@@ -36,10 +39,16 @@ impl Detector for AnonymousSecretAccess {
     }
 
     fn on_event(&mut self, ev: &AccessEvent<'_>, out: &mut Vec<Alert>) {
-        if ev.principal.kind != PrincipalKind::Anonymous || !ev.target.is_secret {
+        if ev.principal.kind != PrincipalKind::Anonymous {
             return;
         }
         let allowed = ev.outcome == Outcome::Allowed;
+        // Kubernetes API objects only: Vault's unauthenticated endpoints (OIDC auth_url, login
+        // paths) are open by design.
+        let resource = ev.source == SourceSystem::Kubernetes && ev.target.resource.is_some();
+        if !ev.target.is_secret && !(allowed && resource) {
+            return;
+        }
         let ws = window_start(ev.time, self.window);
         let group = format!(
             "{}\u{0}{}\u{0}{}",
@@ -50,10 +59,10 @@ impl Detector for AnonymousSecretAccess {
         if !self.groups.first_in_window(&group, ws) {
             return;
         }
-        let (severity, what) = if allowed {
-            (Severity::Critical, "was ALLOWED to")
-        } else {
-            (Severity::Medium, "tried to")
+        let (severity, what) = match (allowed, ev.target.is_secret) {
+            (true, true) => (Severity::Critical, "was ALLOWED to"),
+            (true, false) => (Severity::High, "was ALLOWED to"),
+            _ => (Severity::Medium, "tried to"),
         };
         let reason = format!(
             "unauthenticated identity {} {} {} {} from {} (status {})",

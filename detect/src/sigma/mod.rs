@@ -27,6 +27,10 @@ pub const BUILTIN_RULES: &[(&str, &str)] = &[
         include_str!("../../../rules/secret-read-bursts.yml"),
     ),
     (
+        "rules/k8s-indirect-secret-access.yml",
+        include_str!("../../../rules/k8s-indirect-secret-access.yml"),
+    ),
+    (
         "rules/audit-tampering.yml",
         include_str!("../../../rules/audit-tampering.yml"),
     ),

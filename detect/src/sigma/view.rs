@@ -97,6 +97,7 @@ const KUBERNETES_KEYS: &[&str] = &[
     "sourceIPs",
     "userAgent",
     "requestURI",
+    "request",
     "stage",
     "annotations",
     "level",
@@ -227,6 +228,25 @@ impl Event for SigmaView<'_, '_> {
                     _ => EventValue::Bool(q.continued),
                 }
             }
+            // The command of an exec or attach: the URI's `command=` values, the body's
+            // `PodExecOptions.command` (Request level), or a GKE entry's request.
+            "request.command" if k8s => EventValue::Array(
+                self.command()?
+                    .into_iter()
+                    .map(|c| EventValue::Str(Cow::Owned(c)))
+                    .collect(),
+            ),
+            "request.command_line" if k8s => EventValue::Str(Cow::Owned(self.command()?.join(" "))),
+            // The control plane acting on its own: a node, a system component or a kube-system
+            // service account, on a kube-system or cluster-scoped object.
+            "principal.system_scope" if k8s => {
+                use secretwatch_ingest::PrincipalKind as K;
+                let system = matches!(p.kind, K::Node | K::SystemComponent)
+                    || (p.kind == K::ServiceAccount
+                        && p.namespace.as_deref() == Some("kube-system"));
+                let own = matches!(t.namespace.as_deref(), None | Some("kube-system"));
+                EventValue::Bool(system && own)
+            }
             // Native Vault audit names.
             "auth.display_name" if vault_src => opt(&vault?.display_name)?,
             "auth.policies" if vault_src => list(&vault?.policies),
@@ -256,6 +276,18 @@ impl Event for SigmaView<'_, '_> {
                 // for the rest, parse only when the key is in the text.
                 let keys = if k8s { KUBERNETES_KEYS } else { VAULT_KEYS };
                 let body = head == "requestObject" || head == "responseObject";
+                // A GKE entry holds the bodies as protoPayload.request / .response.
+                if k8s && body && !has_key(&e.raw, head) && has_key(&e.raw, "protoPayload") {
+                    let inner = if head == "requestObject" {
+                        "request"
+                    } else {
+                        "response"
+                    };
+                    let mapped = format!("protoPayload.{inner}{}", &path[head.len()..]);
+                    let mut found = vec![];
+                    collect(self.raw()?, &mapped, &mut found);
+                    return flatten(found);
+                }
                 if (!keys.contains(&head) && !body) || !has_key(&e.raw, head) {
                     return None;
                 }
@@ -337,6 +369,38 @@ impl Event for SigmaView<'_, '_> {
 }
 
 impl SigmaView<'_, '_> {
+    /// The exec/attach command, from wherever the record has it.
+    fn command(&self) -> Option<Vec<String>> {
+        let e = self.ev;
+        if let Some(uri) = e.request_uri.as_deref() {
+            let q = parse_query(uri);
+            if !q.command.is_empty() {
+                return Some(q.command.into_iter().map(Cow::into_owned).collect());
+            }
+        }
+        if !has_key(&e.raw, "command") {
+            return None;
+        }
+        let raw = self.raw()?;
+        let mut found = vec![];
+        collect(raw, "requestObject.command", &mut found);
+        if found.is_empty() {
+            collect(raw, "protoPayload.request.command", &mut found);
+        }
+        let words: Vec<String> = found
+            .into_iter()
+            .flat_map(|v| match v {
+                Value::Array(a) => a
+                    .iter()
+                    .filter_map(|x| x.as_str().map(str::to_string))
+                    .collect(),
+                Value::String(s) => vec![s.clone()],
+                _ => vec![],
+            })
+            .collect();
+        (!words.is_empty()).then_some(words)
+    }
+
     /// Request/response bodies are keys only when the record has them (most are Metadata level):
     /// rules about bodies are then not even tried.
     fn visit_body_keys(&self, visit: &mut dyn FnMut(&'static str)) {
@@ -344,7 +408,11 @@ impl SigmaView<'_, '_> {
             let raw = self.ev.raw.as_bytes();
             // Bodies come after the metadata; most records have none.
             let find = |k: &str| memchr::memmem::find(raw, k.as_bytes()).is_some();
-            (find("\"requestObject\""), find("\"responseObject\""))
+            let gke = find("\"protoPayload\"");
+            (
+                find("\"requestObject\"") || (gke && find("\"request\"")),
+                find("\"responseObject\"") || (gke && find("\"response\"")),
+            )
         });
         if request {
             visit("requestObject");

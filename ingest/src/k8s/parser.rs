@@ -170,6 +170,18 @@ fn action_of(verb: &str) -> Action {
     }
 }
 
+/// The subresources that open a session into a pod or node (`rest.Connecter` in the apiserver):
+/// exec, attach, port-forward and the proxies.
+fn is_connect(resource: Option<&str>, subresource: Option<&str>) -> bool {
+    matches!(
+        (resource, subresource),
+        (
+            Some("pods"),
+            Some("exec" | "attach" | "portforward" | "proxy")
+        ) | (Some("nodes" | "services"), Some("proxy"))
+    )
+}
+
 /// Cheap check for token shapes anywhere in the record: those records take the full redaction path.
 fn has_token_shape(line: &str) -> bool {
     static JWT: LazyLock<memmem::Finder<'static>> = LazyLock::new(|| memmem::Finder::new(b"\"eyJ"));
@@ -202,8 +214,18 @@ fn parse_event_at<'a>(
             format!("{prefix}.{f}")
         }
     };
+    // An exec, attach, port-forward or proxy session is logged at ResponseStarted when it opens
+    // and at ResponseComplete only when it ends (hours later, or never for a killed
+    // apiserver): the start is the access.
+    let connect = raw.object_ref.as_ref().is_some_and(|o| {
+        is_connect(
+            o.resource.as_ref().map(Str::as_str),
+            o.subresource.as_ref().map(Str::as_str),
+        )
+    });
     if let Some(stage) = &raw.stage {
         match Stage::parse(stage.as_str()) {
+            Some(Stage::ResponseStarted) if connect => {}
             Some(s) if !opts.final_stages.contains(s) => return Ok(K8sRecord::SkippedStage),
             Some(_) => {}
             None => {
@@ -333,6 +355,8 @@ fn parse_event_at<'a>(
         target.name = Some(Cow::Owned(name.to_string()));
     }
     let action = match action_of(verb) {
+        // A session into a pod or node, whatever the verb (WebSocket clients send `get`).
+        _ if connect => Action::Create,
         Action::List if scope == Scope::Object => Action::Read,
         a => a,
     };

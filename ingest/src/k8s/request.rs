@@ -29,6 +29,9 @@ pub struct RequestQuery<'a> {
     pub limit: Option<u64>,
     /// A `continue` token was sent: a later page of a paginated list.
     pub continued: bool,
+    /// `command=` of an exec or attach (`PodExecOptions`), in order: `kubectl cp` from a pod
+    /// is `command=tar&command=cf&command=-&command=<path>`.
+    pub command: Vec<Cow<'a, str>>,
 }
 
 /// Parse the query part of `uri` (nothing when it has none).
@@ -46,6 +49,7 @@ pub fn parse_query(uri: &str) -> RequestQuery<'_> {
             "resourceVersion" => q.resource_version = Some(decode(v)),
             "limit" => q.limit = v.parse().ok(),
             "continue" => q.continued = !v.is_empty(),
+            "command" => q.command.push(decode(v)),
             _ => {}
         }
     }

@@ -53,6 +53,9 @@ pub fn object_ref(resource_name: &str) -> Option<ObjectRef<'_>> {
             o.name = tail.first().copied();
             o.subresource = tail.get(1).copied();
         }
+        // Health and discovery endpoints are paths, not API resources (GKE writes
+        // `core/v1/healthz` for `/healthz`).
+        ["healthz" | "livez" | "readyz" | "version" | "metrics" | "openapi", ..] => return None,
         [resource, tail @ ..] => {
             o.resource = Some(resource);
             o.name = tail.first().copied();
@@ -252,6 +255,7 @@ mod tests {
         let o = object_ref("core/v1/namespaces/prod/pods/web-1/exec").unwrap();
         assert_eq!((o.name, o.subresource), (Some("web-1"), Some("exec")));
         assert_eq!(object_ref("readyz"), None);
+        assert_eq!(object_ref("core/v1/healthz"), None);
         assert_eq!(object_ref("HNAP1"), None);
     }
 }
