@@ -25,6 +25,60 @@ pub fn generate(ctx: &DayCtx<'_>, sink: &mut Sink) {
     controllers(ctx, sink);
 }
 
+/// TokenRequests (`create serviceaccounts/token`): each kubelet refreshes the projected token of
+/// every pod on it when 80% of its hour has passed (`pkg/kubelet/token/token_manager.go`
+/// `requiresRefresh`), and the kube-controller-manager mints its own controllers' tokens in
+/// kube-system (`--use-service-account-credentials`, the dynamic client builder of
+/// `k8s.io/controller-manager/pkg/clientbuilder`, expiry 3607 s).
+fn token_requests(ctx: &DayCtx<'_>, sink: &mut Sink) {
+    let w = ctx.world;
+    let mut rng = ctx.rng("platform.token-requests");
+    for pod in &w.app_pods {
+        let node = &w.nodes[pod.node];
+        let Some(sa) = pod.principal.username.rsplit(':').next() else {
+            continue;
+        };
+        for t in periodic(&mut rng, ctx.start, ctx.end, ctx.every(48.0 * 60.0), 0.1) {
+            emit(
+                sink,
+                &mut rng,
+                Req::on(
+                    &node.principal,
+                    t,
+                    "create",
+                    &SERVICEACCOUNTS,
+                    Some(&pod.namespace),
+                    Some(sa),
+                )
+                .sub("token")
+                .code(201)
+                .ip(&node.ip),
+            );
+        }
+    }
+    for c in &w.controllers {
+        let Some(sa) = c.username.rsplit(':').next() else {
+            continue;
+        };
+        for t in periodic(&mut rng, ctx.start, ctx.end, ctx.every(2886.0), 0.05) {
+            emit(
+                sink,
+                &mut rng,
+                Req::on(
+                    &w.kcm,
+                    t,
+                    "create",
+                    &SERVICEACCOUNTS,
+                    Some("kube-system"),
+                    Some(sa),
+                )
+                .sub("token")
+                .code(201),
+            );
+        }
+    }
+}
+
 /// The kubelets' Events about their pods (logged at Request level, with the Event as body):
 /// routine ones, some repeated, and now and then the race of a pod that starts before the
 /// Secret its new ExternalSecret syncs (a Helm or Argo CD rollout applies both at once): a few
@@ -317,6 +371,7 @@ fn controllers(ctx: &DayCtx<'_>, sink: &mut Sink) {
         );
     }
     kubelet_events(ctx, sink);
+    token_requests(ctx, sink);
     for t in poisson(&mut rng, ctx.start, ctx.end, ctx.every(120.0)) {
         let pod = pick(&mut rng, &w.app_pods);
         let node = &w.nodes[pod.node];

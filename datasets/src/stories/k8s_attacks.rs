@@ -4,7 +4,7 @@ use rand::seq::SliceRandom;
 use rand::Rng;
 use serde_json::{json, Map, Value};
 
-use crate::k8s::{Level, Req, DEPLOYMENTS, SECRETS};
+use crate::k8s::{Level, Req, DEPLOYMENTS, PODS, SECRETS, SERVICEACCOUNTS};
 use crate::kube_events::KubeletEvent;
 use crate::labels::{Source, StoryRec};
 use crate::principal::{user_json, Binding, Principal};
@@ -597,5 +597,88 @@ pub fn missing_secret(
         .map(|x| x + between(rng, 2 * SEC, 9 * SEC))
         .collect();
     backoff.write(sink, rng, &backs, Some(&mut s));
+    out.push(s);
+}
+
+/// 17. A person execs into a production pod and prints its service-account token (the token is
+/// a credential of its own; no Secret is read).
+pub fn exec_token(
+    ctx: &DayCtx<'_>,
+    sink: &mut Sink,
+    rng: &mut impl Rng,
+    t: i64,
+    out: &mut Vec<StoryRec>,
+) {
+    let w = ctx.world;
+    let human = &w.humans[3];
+    let pod = &w.app_pods[first_pod(w, PROD, APPS[0])];
+    let app = APPS[0];
+    let mut s = StoryRec::new(
+        DETECTIONS[16],
+        Source::Kubernetes,
+        &human.principal.username,
+        "carol execs into a production pod and prints its service-account token.",
+    );
+    let q = format!("command=cat&command=%2Fvar%2Frun%2Fsecrets%2Fkubernetes.io%2Fserviceaccount%2Ftoken&container={app}&stderr=true&stdout=true");
+    let session = between(rng, 300 * MS, 2 * SEC);
+    s.k8s(
+        sink,
+        rng,
+        Req::on(
+            &human.principal,
+            t,
+            "create",
+            &PODS,
+            Some(&pod.namespace),
+            Some(&pod.name),
+        )
+        .sub("exec")
+        .query(q)
+        .long_running(session)
+        .ua(UA_KUBECTL)
+        .ip(&human.ips[0]),
+    );
+    out.push(s);
+}
+
+/// 18. A person mints a token of a production service account (`kubectl create token`).
+pub fn mint_token(
+    ctx: &DayCtx<'_>,
+    sink: &mut Sink,
+    rng: &mut impl Rng,
+    t: i64,
+    out: &mut Vec<StoryRec>,
+) {
+    let w = ctx.world;
+    let human = &w.humans[4];
+    let pod = &w.app_pods[first_pod(w, PROD, APPS[2])];
+    let sa = pod
+        .principal
+        .username
+        .rsplit(':')
+        .next()
+        .unwrap_or("default");
+    let mut s = StoryRec::new(
+        DETECTIONS[17],
+        Source::Kubernetes,
+        &human.principal.username,
+        "chen mints a token of a production service account with kubectl create token.",
+    );
+    s.k8s(
+        sink,
+        rng,
+        Req::on(
+            &human.principal,
+            t,
+            "create",
+            &SERVICEACCOUNTS,
+            Some(&pod.namespace),
+            Some(sa),
+        )
+        .sub("token")
+        .code(201)
+        .ua(UA_KUBECTL)
+        .ip(&human.ips[0]),
+    );
     out.push(s);
 }

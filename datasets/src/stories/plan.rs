@@ -12,7 +12,7 @@ use crate::timefmt::{local, DAY, HOUR, MIN};
 use crate::world::{APPS, SYNCED_KEYS, TEAMS};
 
 /// Detection ids, in the order of the story catalogue.
-pub const DETECTIONS: [&str; 16] = [
+pub const DETECTIONS: [&str; 18] = [
     "k8s-secrets-list-cluster-wide",
     "bulk-secret-reads",
     "unknown-principal-secret-access",
@@ -29,6 +29,8 @@ pub const DETECTIONS: [&str; 16] = [
     "rotation-sync-gap",
     "missing-secret-404",
     "missing-secret",
+    "exec-reads-credential-files",
+    "sa-token-minted",
 ];
 
 /// One story scenario (some detections have several).
@@ -53,9 +55,11 @@ pub enum Kind {
     RotationGap,
     Missing404,
     MissingSecret,
+    ExecToken,
+    MintToken,
 }
 
-const ALL: [Kind; 19] = [
+const ALL: [Kind; 21] = [
     Kind::ListClusterWide,
     Kind::BulkReads,
     Kind::UnknownPrincipal,
@@ -75,6 +79,8 @@ const ALL: [Kind; 19] = [
     Kind::RotationGap,
     Kind::Missing404,
     Kind::MissingSecret,
+    Kind::ExecToken,
+    Kind::MintToken,
 ];
 
 /// When a story may happen.
@@ -94,6 +100,8 @@ fn window(kind: Kind) -> Window {
     match kind {
         Kind::OffHours => Window::BerlinWeekendNight,
         Kind::BreakGlassImpersonation | Kind::RbacGrant => Window::Work(0),
+        Kind::ExecToken => Window::Work(1),
+        Kind::MintToken => Window::Work(2),
         Kind::AuditTampering => Window::Work(1),
         Kind::SecretValues => Window::Work(0),
         Kind::RotationGap => Window::Rotation,
@@ -210,6 +218,8 @@ pub fn generate_day(ctx: &DayCtx<'_>, plan: &StoryPlan, sink: &mut Sink, out: &m
             Kind::Anonymous => k8s_attacks::anonymous(ctx, sink, &mut rng, t, out),
             Kind::Missing404 => k8s_attacks::missing_404(ctx, sink, &mut rng, t, out),
             Kind::MissingSecret => k8s_attacks::missing_secret(ctx, sink, &mut rng, t, out),
+            Kind::ExecToken => k8s_attacks::exec_token(ctx, sink, &mut rng, t, out),
+            Kind::MintToken => k8s_attacks::mint_token(ctx, sink, &mut rng, t, out),
             Kind::SecretValues => k8s_attacks::secret_values(ctx, sink, &mut rng, t, out),
             Kind::BreakGlassMasters => {
                 k8s_attacks::break_glass_masters(ctx, sink, &mut rng, t, out)
