@@ -17,7 +17,8 @@
 //! Kubernetes shorthand keys: `user`, `groups`, `verb`, `resource` (default `secrets`), `namespace`,
 //! `name`, `subresource`, `apiGroup`, `code` (default 200), `ip`, `ua`, `impersonate`, `uri`,
 //! `level`, `requestObject`, `responseObject`. Vault: `display_name`, `policies`, `metadata`,
-//! `operation`, `path`, `mount_type` (default kv), `error`, `ip`. Both: `time` (default
+//! `operation`, `path`, `mount_type` (default kv), `error`, `ip`. Cloud records (CloudTrail,
+//! Cloud Audit Logs, Azure) are written whole. Both: `time` (default
 //! `2026-11-03T10:00:00Z`), `repeat` (copies, `{i}` in strings is the copy's number) and `every`
 //! (seconds between copies, default 1).
 
@@ -57,6 +58,10 @@ fn is_raw(r: &Map<String, Value>) -> bool {
     r.contains_key("auditID")
         || r.contains_key("items")
         || (r.contains_key("type") && r.contains_key("request"))
+        // Cloud records are written out whole: CloudTrail, Cloud Audit Logs, Azure.
+        || r.contains_key("eventSource")
+        || r.contains_key("protoPayload")
+        || (r.contains_key("category") && r.contains_key("operationName"))
 }
 
 const DEFAULT_TIME: &str = "2026-11-03T10:00:00Z";

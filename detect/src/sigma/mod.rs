@@ -31,6 +31,10 @@ pub const BUILTIN_RULES: &[(&str, &str)] = &[
         include_str!("../../../rules/k8s-indirect-secret-access.yml"),
     ),
     (
+        "rules/cloud-secret-stores.yml",
+        include_str!("../../../rules/cloud-secret-stores.yml"),
+    ),
+    (
         "rules/audit-tampering.yml",
         include_str!("../../../rules/audit-tampering.yml"),
     ),

@@ -1,7 +1,8 @@
 //! Azure resource logs: the `{"records": [...]}` array (storage blobs `insights-logs-*`, Event
 //! Hubs messages) or one record. Key Vault `AuditEvent` records become events here; AKS
-//! `kube-audit` / `kube-audit-admin` records go to [`crate::managed::aks`]; other categories
-//! are counted as skipped.
+//! `kube-audit` / `kube-audit-admin` records go to [`crate::managed::aks`]; Activity log
+//! records (`category: Administrative`, the control plane) are kept for the operations that
+//! reach secrets or blind the logs (see [`activity`]); other categories are counted as skipped.
 //!
 //! Decisions: every Key Vault operation is an event (vault, key and certificate operations with
 //! `is_secret` false); `SecretBackup` is a value read ([`Action::Read`]: the backup blob carries
@@ -98,7 +99,8 @@ impl<'de: 'a, 'a> Deserialize<'de> for ClaimValue<'a> {
 
 #[derive(Deserialize)]
 struct RawIdentity<'a> {
-    #[serde(borrow, default)]
+    /// `claim` in Key Vault's AuditEvent, `claims` in the Activity log.
+    #[serde(borrow, default, alias = "claims")]
     claim: Option<Claims<'a>>,
 }
 
@@ -132,6 +134,12 @@ pub(crate) struct RawRecord<'a> {
     result_description: Option<Str<'a>>,
     #[serde(borrow)]
     caller_ip_address: Option<Str<'a>>,
+    /// Activity log: `Start`, `Accept`, `Success`, `Failure`.
+    #[serde(borrow)]
+    result_type: Option<Str<'a>>,
+    /// Activity log: the caller's UPN or application id.
+    #[serde(borrow)]
+    caller: Option<Str<'a>>,
     #[serde(borrow)]
     identity: Option<RawIdentity<'a>>,
     #[serde(borrow)]
@@ -186,6 +194,11 @@ pub fn parse_record<'a>(
         Some("kube-audit" | "kube-audit-admin") => {
             crate::managed::aks::parse(rec, opts, prefix, out)
         }
+        Some("administrative") => match activity(text, rec, opts, prefix) {
+            Ok(Some(ev)) => out(Parsed::Event(ev)),
+            Ok(None) => out(Parsed::Skipped),
+            Err(e) => out(Parsed::Error(e)),
+        },
         Some(_) => out(Parsed::Skipped),
         None => out(Parsed::Error(ParseError::field(
             path(prefix, "category"),
@@ -217,6 +230,218 @@ pub fn action_of(operation: &str) -> Action {
         _ if operation == "Authentication" => Action::Login,
         _ => Action::Other,
     }
+}
+
+/// Who a caller is from its claims (and the Activity log's `caller` when there are none): a
+/// `upn` is a person, an `appid` a service principal or managed identity.
+fn principal_of<'a>(claims: Claims<'a>, caller: Option<Cow<'a, str>>) -> Principal<'a> {
+    let upn = cow(claims.upn).or_else(|| cow(claims.unique_name).filter(|u| u.contains('@')));
+    let oid = cow(claims.oid);
+    let app = cow(claims.appid);
+    let app_token = cow(claims.idtyp).is_some_and(|t| t == "app");
+    match (upn, app) {
+        (Some(upn), _) if !app_token => Principal {
+            name: upn,
+            kind: PrincipalKind::Human,
+            uid: oid,
+            groups: StrList::new(),
+            namespace: None,
+            vault: None,
+            acting_as: None,
+        },
+        (_, Some(app)) => Principal {
+            name: app,
+            kind: PrincipalKind::ServiceAccount,
+            uid: oid,
+            groups: StrList::new(),
+            namespace: None,
+            vault: None,
+            acting_as: None,
+        },
+        (upn, None) => {
+            let (name, kind) = match (upn, oid.clone(), caller) {
+                (Some(n), _, _) => (n, PrincipalKind::Human),
+                (None, _, Some(c)) if c.contains('@') => (c, PrincipalKind::Human),
+                (None, _, Some(c)) => (c, PrincipalKind::ServiceAccount),
+                (None, Some(o), None) => (o, PrincipalKind::Unknown),
+                (None, None, None) => {
+                    (Cow::Borrowed("(unauthenticated)"), PrincipalKind::Anonymous)
+                }
+            };
+            Principal {
+                name,
+                kind,
+                uid: oid,
+                groups: StrList::new(),
+                namespace: None,
+                vault: None,
+                acting_as: None,
+            }
+        }
+    }
+}
+
+/// What an Activity-log operation is, when it is one secretwatch keeps: the resource kind it
+/// names (`keyvault`, `diagnosticsettings`, `kubernetes-rbac`, `roleassignments`).
+fn activity_kind(op: &str) -> Option<&'static str> {
+    let op = op.to_ascii_lowercase();
+    if op.starts_with("microsoft.keyvault/") {
+        Some("keyvault")
+    } else if op.contains("/diagnosticsettings/") {
+        Some("diagnosticsettings")
+    } else if (op.starts_with("microsoft.containerservice/managedclusters/")
+        || op.starts_with("microsoft.kubernetes/connectedclusters/"))
+        && op.contains("rbac.authorization.k8s.io")
+    {
+        Some("kubernetes-rbac")
+    } else if op.starts_with("microsoft.authorization/roleassignments/") {
+        Some("roleassignments")
+    } else {
+        None
+    }
+}
+
+/// The action of an Activity-log operation, from its last segments.
+fn activity_action(op: &str) -> Action {
+    let op = op.to_ascii_lowercase();
+    let tail = op.rsplit('/').next().unwrap_or("");
+    if tail == "action" {
+        let verb = op
+            .trim_end_matches("/action")
+            .rsplit('/')
+            .next()
+            .unwrap_or("");
+        return match verb {
+            "purge" => Action::Delete,
+            "recover" | "restore" => Action::Create,
+            "getsecret" | "backup" | "read" | "decrypt" | "unwrapkey" => Action::Read,
+            _ => Action::Admin,
+        };
+    }
+    match tail {
+        "delete" => Action::Delete,
+        "write" => Action::Write,
+        "read" => Action::Read,
+        _ => Action::Other,
+    }
+}
+
+/// One Activity-log record (`category: Administrative`): Key Vault control-plane operations
+/// (vaults, secrets, keys, certificates, their deletion, purge and recovery), diagnostic
+/// settings (where every resource's logs go), Kubernetes RBAC objects written through AKS or
+/// Arc, and Azure role assignments. `None` for every other operation, and for the `Start` record
+/// of an operation whose `Success`/`Failure` follows.
+fn activity<'a>(
+    text: &'a str,
+    rec: RawRecord<'a>,
+    opts: &'a ParseOptions,
+    prefix: &str,
+) -> Result<Option<AccessEvent<'a>>, ParseError> {
+    let operation = cow(rec.operation_name)
+        .ok_or_else(|| ParseError::field(path(prefix, "operationName"), "missing or empty"))?;
+    let Some(kind) = activity_kind(&operation) else {
+        return Ok(None);
+    };
+    let result = rec
+        .result_type
+        .as_ref()
+        .map(|r| r.as_str().to_ascii_lowercase());
+    if result.as_deref() == Some("start") {
+        return Ok(None);
+    }
+    let time_text = rec
+        .time
+        .as_ref()
+        .ok_or_else(|| ParseError::field(path(prefix, "time"), "missing"))?;
+    let time = parse_rfc3339(time_text.as_str())
+        .ok_or_else(|| ParseError::field(path(prefix, "time"), NOT_RFC3339))?;
+    let signature = cow(rec.result_signature);
+    let status_code = signature.as_deref().and_then(|s| match s {
+        "Forbidden" | "Forbidden.AuthorizationFailed" => Some(403),
+        "Unauthorized" => Some(401),
+        "NotFound" => Some(404),
+        "OK" => Some(200),
+        "Created" => Some(201),
+        "Accepted" => Some(202),
+        other => other.parse::<u16>().ok(),
+    });
+    let outcome = match (result.as_deref(), status_code) {
+        (_, Some(401 | 403)) => Outcome::Denied,
+        (Some("failure" | "failed"), _) => Outcome::Error,
+        (Some("success" | "succeeded" | "accept" | "accepted"), _) => Outcome::Allowed,
+        (_, Some(c)) if c >= 400 => Outcome::Error,
+        (_, Some(_)) => Outcome::Allowed,
+        _ => Outcome::Unknown,
+    };
+    let claims = rec.identity.and_then(|i| i.claim);
+    let caller = cow(rec.caller);
+    let principal = match (claims, caller) {
+        (None, None) => Principal {
+            name: Cow::Borrowed("(unknown)"),
+            kind: PrincipalKind::Unknown,
+            uid: None,
+            groups: StrList::new(),
+            namespace: None,
+            vault: None,
+            acting_as: None,
+        },
+        (claims, caller) => principal_of(claims.unwrap_or_default(), caller),
+    };
+    // `/subscriptions/S/resourceGroups/G/providers/Microsoft.KeyVault/vaults/V/secrets/N`.
+    let rid = rec.resource_id.as_ref().map(Str::as_str).unwrap_or("");
+    let segs: Vec<&str> = rid.split('/').filter(|s| !s.is_empty()).collect();
+    let after = |key: &str| {
+        segs.iter()
+            .position(|s| s.eq_ignore_ascii_case(key))
+            .and_then(|i| segs.get(i + 1).copied())
+    };
+    let container = after("vaults")
+        .or_else(|| after("deletedVaults"))
+        .or_else(|| after("managedClusters"))
+        .or_else(|| after("connectedClusters"))
+        .or_else(|| after("subscriptions"))
+        .map(str::to_ascii_lowercase);
+    let name = match kind {
+        "keyvault" => after("secrets")
+            .or_else(|| after("keys"))
+            .or_else(|| after("certificates"))
+            .or_else(|| after("deletedsecrets")),
+        _ => segs.last().copied(),
+    }
+    .map(str::to_string);
+    let action = activity_action(&operation);
+    let is_secret = kind == "keyvault";
+    let (raw_copy, redactions) = redacted_raw(text, opts, redact_azure)?;
+    Ok(Some(AccessEvent {
+        source: SourceSystem::Azure,
+        id: derived_id("azure", text),
+        time,
+        principal,
+        source_ips: ip_only(cow(rec.caller_ip_address)).into_iter().collect(),
+        user_agent: None,
+        action,
+        scope: Scope::of_action(action),
+        raw_action: operation,
+        target: Target {
+            store: Cow::Owned(format!(
+                "azure:{}",
+                container.as_deref().unwrap_or("unknown")
+            )),
+            namespace: container.map(Cow::Owned),
+            name: name.map(Cow::Owned),
+            resource: Some(Cow::Borrowed(kind)),
+            subresource: None,
+            group: None,
+            is_secret,
+        },
+        outcome,
+        status_code,
+        reason: cow(rec.result_description).or(signature),
+        request_uri: None,
+        redactions,
+        raw: Cow::Owned(raw_copy),
+        repeat: None,
+    }))
 }
 
 /// `https://<vault>.vault.azure.net/secrets/<name>/<version>` -> (vault, secret name).
@@ -291,46 +516,7 @@ fn key_vault<'a>(
     };
 
     let claims = rec.identity.and_then(|i| i.claim).unwrap_or_default();
-    let upn = cow(claims.upn).or_else(|| cow(claims.unique_name).filter(|u| u.contains('@')));
-    let oid = cow(claims.oid);
-    let app = cow(claims.appid);
-    let app_token = cow(claims.idtyp).is_some_and(|t| t == "app");
-    let principal = match (upn, app) {
-        (Some(upn), _) if !app_token => Principal {
-            name: upn,
-            kind: PrincipalKind::Human,
-            uid: oid,
-            groups: StrList::new(),
-            namespace: None,
-            vault: None,
-            acting_as: None,
-        },
-        (_, Some(app)) => Principal {
-            name: app,
-            kind: PrincipalKind::ServiceAccount,
-            uid: oid,
-            groups: StrList::new(),
-            namespace: None,
-            vault: None,
-            acting_as: None,
-        },
-        (upn, None) => {
-            let (name, kind) = match (upn, oid.clone()) {
-                (Some(n), _) => (n, PrincipalKind::Human),
-                (None, Some(o)) => (o, PrincipalKind::Unknown),
-                (None, None) => (Cow::Borrowed("(unauthenticated)"), PrincipalKind::Anonymous),
-            };
-            Principal {
-                name,
-                kind,
-                uid: oid,
-                groups: StrList::new(),
-                namespace: None,
-                vault: None,
-                acting_as: None,
-            }
-        }
-    };
+    let principal = principal_of(claims, None);
 
     let (uri_vault, uri_secret) = secret_uri
         .as_deref()

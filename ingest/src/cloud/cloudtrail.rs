@@ -1,6 +1,9 @@
 //! AWS CloudTrail records of Secrets Manager (`eventSource` `secretsmanager.amazonaws.com`):
 //! single records, the `{"Records": [...]}` file form (S3 delivery) and EventBridge events
-//! (`detail` holds the record). Records of other services are counted as skipped.
+//! (`detail` holds the record). Besides Secrets Manager, a short allowlist of calls of other
+//! services that reach secrets or blind the trail is kept (see [`Service`]): Systems Manager
+//! Parameter Store (SecureString parameters), CloudTrail's own trail control, and EKS access
+//! entries (who may act on a cluster). Every other record is counted as skipped.
 //!
 //! Decisions where CloudTrail leaves a choice:
 //! - `DescribeSecret`, `GetResourcePolicy` and other metadata reads are [`Action::Other`]: only
@@ -36,6 +39,82 @@ use crate::parser::Parsed;
 use crate::time::{parse_rfc3339, NOT_RFC3339};
 
 pub const EVENT_SOURCE: &str = "secretsmanager.amazonaws.com";
+
+/// The services whose records are kept, and which of their calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Service {
+    SecretsManager,
+    /// Parameter Store: parameter reads (values only `withDecryption`), writes, listings.
+    Ssm,
+    /// The trail itself: stopping, deleting or narrowing it.
+    CloudTrail,
+    /// EKS access entries and policies: cluster access granted through IAM.
+    Eks,
+}
+
+fn service_of(source: &str, name: &str) -> Option<Service> {
+    match source {
+        EVENT_SOURCE => Some(Service::SecretsManager),
+        "ssm.amazonaws.com" => matches!(
+            name,
+            "GetParameter"
+                | "GetParameters"
+                | "GetParametersByPath"
+                | "GetParameterHistory"
+                | "PutParameter"
+                | "DeleteParameter"
+                | "DeleteParameters"
+                | "DescribeParameters"
+                | "LabelParameterVersion"
+        )
+        .then_some(Service::Ssm),
+        "cloudtrail.amazonaws.com" => matches!(
+            name,
+            "StopLogging"
+                | "StartLogging"
+                | "DeleteTrail"
+                | "UpdateTrail"
+                | "CreateTrail"
+                | "PutEventSelectors"
+                | "PutAdvancedEventSelectors"
+                | "DeleteEventDataStore"
+                | "StopEventDataStoreIngestion"
+        )
+        .then_some(Service::CloudTrail),
+        "eks.amazonaws.com" => matches!(
+            name,
+            "CreateAccessEntry"
+                | "UpdateAccessEntry"
+                | "DeleteAccessEntry"
+                | "AssociateAccessPolicy"
+                | "DisassociateAccessPolicy"
+        )
+        .then_some(Service::Eks),
+        _ => None,
+    }
+}
+
+/// The normalized action of an allowlisted call of another service.
+fn other_action(service: Service, name: &str, decrypted: bool) -> Action {
+    match (service, name) {
+        (
+            Service::Ssm,
+            "GetParameter" | "GetParameters" | "GetParametersByPath" | "GetParameterHistory",
+        ) => {
+            if decrypted {
+                Action::Read
+            } else {
+                Action::Other
+            }
+        }
+        (Service::Ssm, "DescribeParameters") => Action::List,
+        (Service::Ssm, "PutParameter" | "LabelParameterVersion") => Action::Write,
+        (Service::Ssm, _) => Action::Delete,
+        (Service::CloudTrail, "DeleteTrail" | "DeleteEventDataStore") => Action::Delete,
+        (Service::CloudTrail, "CreateTrail") => Action::Create,
+        _ => Action::Admin,
+    }
+}
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -135,6 +214,21 @@ struct RawParams<'a> {
     name: Option<Str<'a>>,
     #[serde(borrow, default)]
     secret_id_list: Option<SmallVec<[Str<'a>; 4]>>,
+    /// SSM `GetParameters`, `DeleteParameters`.
+    #[serde(borrow, default)]
+    names: Option<SmallVec<[Str<'a>; 4]>>,
+    /// SSM `GetParametersByPath`.
+    #[serde(borrow)]
+    path: Option<Str<'a>>,
+    /// SSM reads: a SecureString's value is returned only with decryption.
+    #[serde(default)]
+    with_decryption: Option<serde_json::Value>,
+    /// CloudTrail `PutEventSelectors` and friends.
+    #[serde(borrow)]
+    trail_name: Option<Str<'a>>,
+    /// EKS access entries.
+    #[serde(borrow)]
+    cluster_name: Option<Str<'a>>,
 }
 
 #[derive(Deserialize)]
@@ -388,11 +482,12 @@ fn record<'a>(
         .event_source
         .as_ref()
         .ok_or_else(|| ParseError::field(path(prefix, "eventSource"), "missing"))?;
-    if source.as_str() != EVENT_SOURCE {
-        // A CloudTrail file holds every service's calls; only Secrets Manager is an access here.
+    let event_name = raw.event_name.as_ref().map(Str::as_str).unwrap_or("");
+    let Some(service) = service_of(source.as_str(), event_name) else {
+        // A CloudTrail file holds every service's calls; only the allowlisted ones matter here.
         out(Parsed::Skipped);
         return Ok(());
-    }
+    };
     let name = cow(raw.event_name)
         .ok_or_else(|| ParseError::field(path(prefix, "eventName"), "missing or empty"))?;
     let time_text = raw
@@ -432,13 +527,35 @@ fn record<'a>(
     let (raw_copy, redactions) = redacted_raw(text, opts, redact_cloudtrail)?;
     let id = cow(raw.event_id).unwrap_or_else(|| derived_id("aws", text));
 
-    let names: SmallVec<[Option<Cow<'a, str>>; 1]> = match params.secret_id_list {
-        Some(list) if !list.is_empty() => list.into_iter().map(|s| cow(Some(s))).collect(),
-        _ => smallvec::smallvec![cow(params.secret_id).or(cow(params.name))],
+    let decrypted = params.with_decryption.as_ref().is_some_and(|v| {
+        v.as_bool() == Some(true) || v.as_str().is_some_and(|s| s.eq_ignore_ascii_case("true"))
+    });
+    let names: SmallVec<[Option<Cow<'a, str>>; 1]> = match (params.secret_id_list, params.names) {
+        (Some(list), _) | (None, Some(list)) if !list.is_empty() => {
+            list.into_iter().map(|s| cow(Some(s))).collect()
+        }
+        _ => smallvec::smallvec![cow(params.secret_id)
+            .or(cow(params.name))
+            .or(cow(params.path))
+            .or(cow(params.trail_name))
+            .or(cow(params.cluster_name))],
     };
     let many = names.len() > 1;
-    let action = action_of(&name);
-    let is_secret = name.as_ref() != "GetRandomPassword";
+    let (action, is_secret, resource) = match service {
+        Service::SecretsManager => (
+            action_of(&name),
+            name.as_ref() != "GetRandomPassword",
+            "secretsmanager",
+        ),
+        Service::Ssm => (other_action(service, &name, decrypted), true, "ssm"),
+        Service::CloudTrail => (other_action(service, &name, decrypted), false, "cloudtrail"),
+        Service::Eks => (other_action(service, &name, decrypted), false, "eks"),
+    };
+    // A read by path returns every parameter under it.
+    let scope = match name.as_ref() {
+        "GetParametersByPath" => Scope::Namespace,
+        _ => Scope::of_action(action),
+    };
     for (i, secret) in names.into_iter().enumerate() {
         let (region, account) = match secret.as_deref().and_then(secret_arn_scope) {
             Some((r, a)) => (Some(r.to_string()), Some(a.to_string())),
@@ -464,13 +581,13 @@ fn record<'a>(
             source_ips: ip_only(cow(raw.source_ip.clone())).into_iter().collect(),
             user_agent: cow(raw.user_agent.clone()),
             action,
-            scope: Scope::of_action(action),
+            scope,
             raw_action: name.clone(),
             target: Target {
                 store: Cow::Owned(store),
                 namespace: account.map(Cow::Owned),
                 name: secret.clone(),
-                resource: Some(Cow::Borrowed("secretsmanager")),
+                resource: Some(Cow::Borrowed(resource)),
                 subresource: None,
                 group: None,
                 is_secret,

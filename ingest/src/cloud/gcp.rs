@@ -212,10 +212,22 @@ pub fn parse_entry<'a>(
     };
     let service = proto.service_name.as_ref().map(Str::as_str);
     match service {
-        Some(SECRET_MANAGER) => match secret_manager(text, entry, opts, prefix) {
+        Some(SECRET_MANAGER) => match secret_manager(text, entry, opts, prefix, false) {
             Ok(ev) => out(Parsed::Event(ev)),
             Err(e) => out(Parsed::Error(e)),
         },
+        // Cloud Logging's own configuration (sinks, buckets, exclusions) and log deletion: how
+        // the audit trail is cut. Reads of log entries are not kept.
+        Some("logging.googleapis.com")
+            if proto.method_name.as_ref().is_some_and(|m| {
+                m.as_str().contains("ConfigServiceV2.") || m.as_str().ends_with(".DeleteLog")
+            }) =>
+        {
+            match secret_manager(text, entry, opts, prefix, true) {
+                Ok(ev) => out(Parsed::Event(ev)),
+                Err(e) => out(Parsed::Error(e)),
+            }
+        }
         Some("k8s.io") => match crate::managed::gke::event(text, entry, opts, prefix) {
             Ok(ev) => out(Parsed::Event(ev)),
             Err(e) => out(Parsed::Error(e)),
@@ -310,11 +322,13 @@ fn principal_of(auth: Option<RawAuthentication<'_>>) -> Principal<'_> {
     }
 }
 
+/// A Secret Manager entry, or (`logging`) a Cloud Logging configuration change.
 fn secret_manager<'a>(
     text: &'a str,
     entry: RawEntry<'a>,
     opts: &'a ParseOptions,
     prefix: &str,
+    logging: bool,
 ) -> Result<AccessEvent<'a>, ParseError> {
     let time = entry.time(prefix)?;
     let Some(proto) = entry.proto_payload else {
@@ -339,7 +353,31 @@ fn secret_manager<'a>(
         .and_then(|l| cow(l.project_id))
         .map(|p| p.into_owned())
         .or(res_project.map(str::to_string));
-    let secret = secret.map(str::to_string);
+    let secret = match (logging, resource_name.as_deref()) {
+        // `projects/P/sinks/S`, `projects/P/locations/L/buckets/B`: the object after the project.
+        (true, Some(r)) => r
+            .split_once('/')
+            .and_then(|(_, rest)| rest.split_once('/'))
+            .map(|(_, obj)| obj.to_string()),
+        (true, None) => None,
+        (false, _) => secret.map(str::to_string),
+    };
+    let action = if logging {
+        let verb = method.as_ref();
+        if verb.starts_with("Delete") {
+            Action::Delete
+        } else if verb.starts_with("Create") {
+            Action::Create
+        } else if verb.starts_with("Update") {
+            Action::Admin
+        } else if verb.starts_with("List") {
+            Action::List
+        } else {
+            Action::Other
+        }
+    } else {
+        action_of(&method)
+    };
     let (ip, ua) = match proto.request_metadata {
         Some(m) => (cow(m.caller_ip), cow(m.caller_supplied_user_agent)),
         None => (None, None),
@@ -356,17 +394,21 @@ fn secret_manager<'a>(
         principal: principal_of(proto.authentication_info),
         source_ips: ip_only(ip).into_iter().collect(),
         user_agent: ua,
-        action: action_of(&method),
-        scope: Scope::of_action(action_of(&method)),
+        action,
+        scope: Scope::of_action(action),
         raw_action: method,
         target: Target {
             store: Cow::Owned(format!("gcp:{}", project.as_deref().unwrap_or("unknown"))),
             namespace: project.map(Cow::Owned),
             name: secret.map(Cow::Owned),
-            resource: Some(Cow::Borrowed("secretmanager")),
+            resource: Some(Cow::Borrowed(if logging {
+                "logging"
+            } else {
+                "secretmanager"
+            })),
             subresource: None,
             group: None,
-            is_secret: true,
+            is_secret: !logging,
         },
         outcome,
         status_code,

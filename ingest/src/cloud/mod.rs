@@ -9,3 +9,6 @@ pub mod gcp;
 pub mod redact;
 
 pub use cloudtrail::is_aws_root;
+
+#[cfg(test)]
+mod allowlist_tests;
