@@ -508,7 +508,7 @@ pub fn impersonation(
     out.push(s);
 }
 
-/// 16. The users' incident: a new image pull Secret exists in dev only; the prod rollout that
+/// Story 16, the users' incident: a new image pull Secret exists in dev only; the prod rollout that
 /// needs it fails for hours. The kubelet never GETs the Secret (it fetches pod Secrets through
 /// a watch by name); what shows is its Events, logged at Request level.
 pub fn missing_secret(
@@ -600,7 +600,7 @@ pub fn missing_secret(
     out.push(s);
 }
 
-/// 17. A person execs into a production pod and prints its service-account token (the token is
+/// Story 17: a person execs into a production pod and prints its service-account token (the token is
 /// a credential of its own; no Secret is read).
 pub fn exec_token(
     ctx: &DayCtx<'_>,
@@ -641,7 +641,7 @@ pub fn exec_token(
     out.push(s);
 }
 
-/// 18. A person mints a token of a production service account (`kubectl create token`).
+/// Story 18: a person mints a token of a production service account (`kubectl create token`).
 pub fn mint_token(
     ctx: &DayCtx<'_>,
     sink: &mut Sink,

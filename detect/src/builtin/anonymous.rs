@@ -46,7 +46,7 @@ impl Detector for AnonymousSecretAccess {
         // Kubernetes API objects only: Vault's unauthenticated endpoints (OIDC auth_url, login
         // paths) are open by design.
         let resource = ev.source == SourceSystem::Kubernetes && ev.target.resource.is_some();
-        if !ev.target.is_secret && !(allowed && resource) {
+        if !(ev.target.is_secret || (allowed && resource)) {
             return;
         }
         let ws = window_start(ev.time, self.window);
