@@ -229,6 +229,49 @@ struct RawParams<'a> {
     /// EKS access entries.
     #[serde(borrow)]
     cluster_name: Option<Str<'a>>,
+    /// `ListSecrets`, `BatchGetSecretValue` (`key`, `values`); legacy `DescribeParameters`.
+    #[serde(borrow, default)]
+    filters: Option<Vec<RawFilter<'a>>>,
+    /// `DescribeParameters` (`Key`, `Option`, `Values`).
+    #[serde(borrow, default)]
+    parameter_filters: Option<Vec<RawFilter<'a>>>,
+}
+
+/// A filter of a listing, in either spelling.
+#[derive(Deserialize)]
+struct RawFilter<'a> {
+    #[serde(borrow, alias = "Key")]
+    key: Option<Str<'a>>,
+    #[serde(borrow, alias = "Option")]
+    option: Option<Str<'a>>,
+    #[serde(borrow, default, alias = "Values")]
+    values: Option<SmallVec<[Str<'a>; 2]>>,
+}
+
+/// How much a listing or filtered batch read reaches: no filter, every secret (`Namespace`);
+/// one name asked for by equality, one secret (`Object`, with that name); other filters (tags,
+/// prefixes, descriptions), a selection.
+fn filtered_scope<'a>(filters: Option<&[RawFilter<'a>]>) -> (Scope, Option<Cow<'a, str>>) {
+    let Some(filters) = filters.filter(|f| !f.is_empty()) else {
+        return (Scope::Namespace, None);
+    };
+    if let [f] = filters {
+        let by_name = f
+            .key
+            .as_ref()
+            .is_some_and(|k| k.as_str().eq_ignore_ascii_case("name"));
+        let equals = f
+            .option
+            .as_ref()
+            .is_none_or(|o| o.as_str().eq_ignore_ascii_case("equals"));
+        if let (true, true, Some([v])) = (by_name, equals, f.values.as_deref()) {
+            // ListSecrets' `name` filter is a prefix match: one exact name only with `Equals`.
+            if f.option.is_some() {
+                return (Scope::Object, Some(Cow::Owned(v.as_str().to_string())));
+            }
+        }
+    }
+    (Scope::Selected, None)
 }
 
 #[derive(Deserialize)]
@@ -551,10 +594,21 @@ fn record<'a>(
         Service::CloudTrail => (other_action(service, &name, decrypted), false, "cloudtrail"),
         Service::Eks => (other_action(service, &name, decrypted), false, "eks"),
     };
-    // A read by path returns every parameter under it.
-    let scope = match name.as_ref() {
-        "GetParametersByPath" => Scope::Namespace,
-        _ => Scope::of_action(action),
+    // A read by path returns every parameter under it; listings and filtered batch reads reach
+    // what their filters let through.
+    let filtered = params
+        .parameter_filters
+        .as_deref()
+        .or(params.filters.as_deref());
+    let (scope, filtered_name) = match name.as_ref() {
+        "GetParametersByPath" => (Scope::Namespace, None),
+        "ListSecrets" | "DescribeParameters" => filtered_scope(filtered),
+        "BatchGetSecretValue" if names.iter().all(Option::is_none) => filtered_scope(filtered),
+        _ => (Scope::of_action(action), None),
+    };
+    let names = match filtered_name {
+        Some(n) => smallvec::smallvec![Some(n)],
+        None => names,
     };
     for (i, secret) in names.into_iter().enumerate() {
         let (region, account) = match secret.as_deref().and_then(secret_arn_scope) {
