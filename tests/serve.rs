@@ -291,6 +291,25 @@ output = {{ type = "ocsf", file = "{o}" }}
         );
         answers.push_str(&answer);
     }
+    // Kubernetes Events whose messages carry credentials, through their own endpoint: the two
+    // kubelet reports become events (one spans the grace: a missing-secret alert quoting the
+    // scrubbed message), the record cut short is rejected.
+    let events =
+        std::fs::read_to_string(common::fixtures().join("canary-k8s-events.jsonl")).unwrap();
+    let (status, answer) = http(&addr, "POST", "/ingest/k8s-events", Some(TOKEN), &events);
+    assert_eq!(status, 200, "{answer}");
+    let a: serde_json::Value = serde_json::from_str(&answer).unwrap();
+    assert_eq!(
+        (a["accepted"].as_u64(), a["rejected"].as_u64()),
+        (Some(2), Some(1)),
+        "{answer}"
+    );
+    answers.push_str(&answer);
+    wait_for("the missing-secret alert of the Events", || {
+        std::fs::read_to_string(data.join("alerts.jsonl"))
+            .unwrap_or_default()
+            .contains("\"missing-secret\"")
+    });
     // The same records to the Kubernetes webhook by mistake: all rejected, dead-lettered.
     let (status, answer) = http(&addr, "POST", "/ingest/k8s-audit", Some(TOKEN), &cloud);
     assert_eq!(status, 400, "{answer}");
@@ -424,7 +443,7 @@ output = {{ type = "ocsf", file = "{o}" }}
     assert!(rows.contains("\"rows\":[["), "{rows}");
     answers.push_str(&rows);
     // Every accepted event is stored, of each source (Kubernetes: 10 of canary-k8s, 3 of the
-    // envelopes, 1 posted with canary-bad-types).
+    // envelopes, 1 posted with canary-bad-types, 2 kubelet reports of canary-k8s-events).
     let by_source =
         r#"{"sql":"SELECT source, count(*) AS n FROM events GROUP BY source ORDER BY source"}"#;
     let stored_by_source = |addr: &str| {
@@ -433,7 +452,7 @@ output = {{ type = "ocsf", file = "{o}" }}
         let r: serde_json::Value = serde_json::from_str(&rows).unwrap();
         r["rows"].to_string()
     };
-    let expected = r#"[["aws",4],["azure",1],["gcp",2],["kubernetes",14],["vault",3]]"#;
+    let expected = r#"[["aws",4],["azure",1],["gcp",2],["kubernetes",16],["vault",3]]"#;
     assert_eq!(stored_by_source(&addr), expected);
     assert!(Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -503,10 +522,10 @@ output = {{ type = "ocsf", file = "{o}" }}
         .unwrap()
         .1;
     // 5 bad of canary-k8s and canary-vault, 3 of canary-cloud, all of it at the webhook,
-    // and canary-bad-types three times.
+    // 1 of canary-k8s-events, and canary-bad-types three times.
     assert_eq!(
         dead.lines().count(),
-        5 + 3 + cloud.lines().count() + 3 * bad_type_errors,
+        5 + 3 + cloud.lines().count() + 1 + 3 * bad_type_errors,
         "bad canary records were dead-lettered: {dead}"
     );
     for c in &common::canaries() {
