@@ -379,7 +379,20 @@ impl AccessEvent<'_> {
     }
 }
 
-impl Principal<'_> {
+impl<'a> Principal<'a> {
+    /// A principal known by name and kind only (no uid, groups, namespace or Vault facts).
+    pub fn named(name: impl Into<Cow<'a, str>>, kind: PrincipalKind) -> Self {
+        Principal {
+            name: name.into(),
+            kind,
+            uid: None,
+            groups: StrList::new(),
+            namespace: None,
+            vault: None,
+            acting_as: None,
+        }
+    }
+
     pub fn into_owned(self) -> Principal<'static> {
         Principal {
             name: own(self.name),

@@ -23,7 +23,7 @@ use crate::cloud::common::{cow, derived_id, ip_only, path, redacted_raw};
 use crate::cloud::redact::redact_azure;
 use crate::error::ParseError;
 use crate::event::{
-    AccessEvent, Action, Outcome, Principal, PrincipalKind, Scope, SourceSystem, StrList, Target,
+    AccessEvent, Action, Outcome, Principal, PrincipalKind, Scope, SourceSystem, Target,
 };
 use crate::json::{describe_error, Code, Str};
 use crate::options::ParseOptions;
@@ -241,22 +241,12 @@ fn principal_of<'a>(claims: Claims<'a>, caller: Option<Cow<'a, str>>) -> Princip
     let app_token = cow(claims.idtyp).is_some_and(|t| t == "app");
     match (upn, app) {
         (Some(upn), _) if !app_token => Principal {
-            name: upn,
-            kind: PrincipalKind::Human,
             uid: oid,
-            groups: StrList::new(),
-            namespace: None,
-            vault: None,
-            acting_as: None,
+            ..Principal::named(upn, PrincipalKind::Human)
         },
         (_, Some(app)) => Principal {
-            name: app,
-            kind: PrincipalKind::ServiceAccount,
             uid: oid,
-            groups: StrList::new(),
-            namespace: None,
-            vault: None,
-            acting_as: None,
+            ..Principal::named(app, PrincipalKind::ServiceAccount)
         },
         (upn, None) => {
             let (name, kind) = match (upn, oid.clone(), caller) {
@@ -269,13 +259,8 @@ fn principal_of<'a>(claims: Claims<'a>, caller: Option<Cow<'a, str>>) -> Princip
                 }
             };
             Principal {
-                name,
-                kind,
                 uid: oid,
-                groups: StrList::new(),
-                namespace: None,
-                vault: None,
-                acting_as: None,
+                ..Principal::named(name, kind)
             }
         }
     }
@@ -376,15 +361,7 @@ fn activity<'a>(
     let claims = rec.identity.and_then(|i| i.claim);
     let caller = cow(rec.caller);
     let principal = match (claims, caller) {
-        (None, None) => Principal {
-            name: Cow::Borrowed("(unknown)"),
-            kind: PrincipalKind::Unknown,
-            uid: None,
-            groups: StrList::new(),
-            namespace: None,
-            vault: None,
-            acting_as: None,
-        },
+        (None, None) => Principal::named("(unknown)", PrincipalKind::Unknown),
         (claims, caller) => principal_of(claims.unwrap_or_default(), caller),
     };
     // `/subscriptions/S/resourceGroups/G/providers/Microsoft.KeyVault/vaults/V/secrets/N`.

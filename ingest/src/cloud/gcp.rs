@@ -279,15 +279,7 @@ pub(crate) fn email_kind(email: &str) -> PrincipalKind {
 
 fn principal_of(auth: Option<RawAuthentication<'_>>) -> Principal<'_> {
     let Some(auth) = auth else {
-        return Principal {
-            name: Cow::Borrowed("(unknown)"),
-            kind: PrincipalKind::Unknown,
-            uid: None,
-            groups: StrList::new(),
-            namespace: None,
-            vault: None,
-            acting_as: None,
-        };
+        return Principal::named("(unknown)", PrincipalKind::Unknown);
     };
     let email = cow(auth.principal_email);
     let subject = cow(auth.principal_subject);

@@ -370,13 +370,8 @@ fn reports(
             let (name, kind, groups) = reporter(&raw);
             (
                 Principal {
-                    name: Cow::Owned(name),
-                    kind,
-                    uid: None,
                     groups,
-                    namespace: None,
-                    vault: None,
-                    acting_as: None,
+                    ..Principal::named(name, kind)
                 },
                 StrList::new(),
                 None,
