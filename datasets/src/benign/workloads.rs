@@ -4,11 +4,12 @@
 use rand::Rng;
 use serde_json::json;
 
-use crate::k8s::{emit, Req, CERTIFICATES, CONFIGMAPS, EXTERNALSECRETS, PODS, SECRETS};
+use crate::k8s::{emit, Req, Res, CERTIFICATES, CONFIGMAPS, EXTERNALSECRETS, PODS, SECRETS};
 use crate::rng::{alnum, between, k8s_suffix, periodic, poisson};
 use crate::schedule::DayCtx;
 use crate::sink::Sink;
 use crate::timefmt::{DAY, MIN, MS, SEC};
+
 use crate::vault::{kv_read_data, VaultCall};
 use crate::vault_ident::MountKind;
 use crate::world::{
@@ -24,32 +25,56 @@ pub fn generate(ctx: &DayCtx<'_>, sink: &mut Sink) {
     build_bot(ctx, sink);
 }
 
-/// Kubelets fetch the Secrets and ConfigMaps mounted by their pods, by name, in the pod's namespace.
+/// Kubelets fetch the Secrets and ConfigMaps their pods use the way the default Watch strategy
+/// does (`pkg/kubelet/util/manager/watch_based_manager.go`): a reflector per object, listing it
+/// by name once (`fieldSelector=metadata.name=X`, `resourceVersion=0`) and then watching it by
+/// name, each watch closed by the server after a random 5 to 10 minutes (client-go
+/// `reflector.go`: `minWatchTimeout` times 1 + rand) and opened again at once from the last
+/// resource version. They never GET a pod's Secret.
 fn kubelet_mounts(ctx: &DayCtx<'_>, sink: &mut Sink) {
     let w = ctx.world;
     let mut rng = ctx.rng("workloads.kubelet");
     for pod in &w.app_pods {
         let app = APPS[pod.app.unwrap_or(0)];
-        let node = &w.nodes[pod.node].principal;
-        let mut secrets: Vec<String> = MOUNTED_KEYS.iter().map(|k| format!("{app}-{k}")).collect();
-        secrets.push(PULL_SECRET.to_string());
-        for name in &secrets {
-            for t in periodic(&mut rng, ctx.start, ctx.end, ctx.every(2700.0), 0.5) {
-                let req = Req::on(node, t, "get", &SECRETS, Some(&pod.namespace), Some(name));
-                emit(sink, &mut rng, req);
-            }
-        }
-        for name in [format!("{app}-config"), "kube-root-ca.crt".to_string()] {
-            for t in periodic(&mut rng, ctx.start, ctx.end, ctx.every(2700.0), 0.5) {
-                let req = Req::on(
-                    node,
-                    t,
-                    "get",
-                    &CONFIGMAPS,
-                    Some(&pod.namespace),
-                    Some(&name),
+        let node = &w.nodes[pod.node];
+        let mut objects: Vec<(&Res, String)> = MOUNTED_KEYS
+            .iter()
+            .map(|k| (&SECRETS, format!("{app}-{k}")))
+            .collect();
+        objects.push((&SECRETS, PULL_SECRET.to_string()));
+        objects.push((&CONFIGMAPS, format!("{app}-config")));
+        objects.push((&CONFIGMAPS, "kube-root-ca.crt".to_string()));
+        for (res, name) in &objects {
+            let sel = format!("fieldSelector=metadata.name%3D{name}");
+            let mut rv: u64 = rng.random_range(1_000_000..9_000_000);
+            let mut t = ctx.start + between(&mut rng, 0, 5 * MIN);
+            // The reflector's first list (the pod started before this day: a kubelet restart).
+            if ctx.day == 0 {
+                emit(
+                    sink,
+                    &mut rng,
+                    Req::on(&node.principal, t, "list", res, Some(&pod.namespace), None)
+                        .query(format!("{sel}&limit=500&resourceVersion=0"))
+                        .ip(&node.ip),
                 );
-                emit(sink, &mut rng, req);
+                t += between(&mut rng, 5 * MS, 50 * MS);
+            }
+            // At scale 1 each watch lasts 5-10 minutes; scaled datasets stretch them.
+            while t < ctx.end {
+                let secs = rng.random_range(300..600);
+                let dur = (ctx.every(secs as f64) as i64).max(SEC);
+                rv += rng.random_range(1..50);
+                emit(
+                    sink,
+                    &mut rng,
+                    Req::on(&node.principal, t, "watch", res, Some(&pod.namespace), None)
+                        .query(format!(
+                            "allowWatchBookmarks=true&{sel}&resourceVersion={rv}&timeout={secs}s&timeoutSeconds={secs}&watch=true"
+                        ))
+                        .long_running(dur)
+                        .ip(&node.ip),
+                );
+                t += dur + between(&mut rng, 2 * MS, 30 * MS);
             }
         }
     }
