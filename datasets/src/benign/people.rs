@@ -6,7 +6,7 @@ use serde_json::json;
 use crate::benign::rotation::rollout;
 use crate::k8s::{
     emit, Level, Req, DEPLOYMENTS, EVENTS, NAMESPACES, NODES, PODS, ROLES, SECRETS,
-    SELFSUBJECTACCESSREVIEWS,
+    SELFSUBJECTACCESSREVIEWS, SERVICEACCOUNTS,
 };
 use crate::rng::{between, k8s_suffix, pick, poisson_count};
 use crate::schedule::DayCtx;
@@ -347,6 +347,15 @@ fn ci(ctx: &DayCtx<'_>, sink: &mut Sink) {
         let rev = 100 + ctx.day * 24 + k as u32;
         pipeline(w, sink, &mut rng, env, app, rev, t);
     }
+    // Now and then the pipeline installs a new workload: its service account and Secret, then
+    // its pods read their own Secret within a minute (a new identity, expected).
+    for _ in 0..poisson_count(&mut rng, ctx.scaled(0.7)) {
+        let t = ctx.start + between(&mut rng, 9 * HOUR, 18 * HOUR);
+        let env = rng.random_range(0..ENVS.len());
+        let app = APPS[rng.random_range(0..APPS.len())];
+        let name = format!("{app}-worker-{}", k8s_suffix(&mut rng, 4));
+        new_workload(w, sink, &mut rng, ENVS[env], &name, t, ctx.end);
+    }
     if rng.random_bool(0.3 * ctx.opts.scale.min(1.0)) {
         let t = ctx.start + between(&mut rng, 9 * HOUR, 17 * HOUR);
         let app = APPS[rng.random_range(0..APPS.len())];
@@ -365,6 +374,62 @@ fn ci(ctx: &DayCtx<'_>, sink: &mut Sink) {
             .ip(&ip)
             .ua(UA_KUBECTL);
         emit(sink, &mut rng, req);
+    }
+}
+
+/// A Helm install of a new workload by the CI deployer: service account, Secret, Deployment;
+/// then the new pods (a service account nobody has seen) read their Secret, now and then until
+/// the day ends.
+fn new_workload(
+    w: &World,
+    sink: &mut Sink,
+    rng: &mut impl Rng,
+    ns: &str,
+    name: &str,
+    t: i64,
+    end: i64,
+) {
+    let ip = World::ephemeral_ip(rng);
+    let d = &w.deployer;
+    let mut at = t;
+    for (verb, res, obj) in [
+        ("create", &SERVICEACCOUNTS, name.to_string()),
+        ("create", &SECRETS, format!("{name}-config")),
+        ("create", &SECRETS, format!("sh.helm.release.v1.{name}.v1")),
+        ("create", &DEPLOYMENTS, name.to_string()),
+    ] {
+        at += between(rng, 50 * MS, 600 * MS);
+        emit(
+            sink,
+            rng,
+            Req::on(d, at, verb, res, Some(ns), Some(&obj))
+                .code(201)
+                .ip(&ip),
+        );
+    }
+    let pod_ip = format!(
+        "10.42.{}.{}",
+        rng.random_range(0..6),
+        rng.random_range(2..250)
+    );
+    let sa = crate::principal::Principal::service_account(
+        ns,
+        name,
+        &crate::rng::uuid(rng),
+        None,
+        &pod_ip,
+        "worker/1.0",
+        &format!("RBAC: allowed by RoleBinding \"{name}\" of Role \"{name}\" to ServiceAccount \"{name}/{ns}\""),
+    );
+    let secret = format!("{name}-config");
+    let mut at = at + between(rng, 20 * SEC, 90 * SEC);
+    while at < end {
+        emit(
+            sink,
+            rng,
+            Req::on(&sa, at, "get", &SECRETS, Some(ns), Some(&secret)).ip(&pod_ip),
+        );
+        at += between(rng, 40 * MIN, 80 * MIN);
     }
 }
 

@@ -74,7 +74,15 @@ pub fn detector(cfg: &BaselineConfig) -> BaselineDetector {
 pub struct BaselineDetector {
     cfg: BaselineConfig,
     store: BaselineStore,
+    /// Service accounts created in the last day (`create serviceaccounts` seen in the stream):
+    /// a deploy pipeline's new workload, expected to read its own namespace's Secrets. Short-lived
+    /// and not saved (a restart forgets at most a day of them).
+    new_accounts: std::collections::HashMap<String, DateTime<Utc>>,
 }
+
+/// How long a created service account counts as a new workload, and how many are remembered.
+const NEW_ACCOUNT_HOURS: i64 = 24;
+const NEW_ACCOUNTS_MAX: usize = 10_000;
 
 /// What the checks of one event leave behind in the profile.
 #[derive(Default)]
@@ -92,6 +100,7 @@ impl BaselineDetector {
         BaselineDetector {
             cfg: cfg.clone(),
             store,
+            new_accounts: std::collections::HashMap::new(),
         }
     }
 
@@ -153,7 +162,20 @@ impl BaselineDetector {
         let unknown = p.is_none_or(|p| {
             p.has(flag::NEW_PRINCIPAL) && !p.has(flag::UNKNOWN_ALERTED) && p.age_hours(f.hour) < 24
         });
-        if unknown {
+        // A service account the stream saw created in the last day, reading its own namespace:
+        // a new workload (issue 21 item 9). Elsewhere it is as unknown as any.
+        let new_workload = unknown
+            && ev.principal.kind == secretwatch_ingest::PrincipalKind::ServiceAccount
+            && ev.principal.namespace.is_some()
+            && ev.principal.namespace.as_deref() == ev.target.namespace.as_deref()
+            && self
+                .new_accounts
+                .get(ev.principal.name.as_ref())
+                .is_some_and(|created| {
+                    *created <= ev.time
+                        && ev.time - *created < chrono::Duration::hours(NEW_ACCOUNT_HOURS)
+                });
+        if unknown && !new_workload {
             if !skip {
                 out.push(self.unknown_principal(ev, p));
                 done.flags |= flag::UNKNOWN_ALERTED;
@@ -184,6 +206,27 @@ impl BaselineDetector {
             }
         }
         done
+    }
+
+    /// Remember a service account created through the API (allowed `create serviceaccounts`).
+    fn note_created_account(&mut self, ev: &AccessEvent<'_>) {
+        let t = &ev.target;
+        if ev.source != SourceSystem::Kubernetes
+            || ev.raw_action != "create"
+            || ev.outcome != Outcome::Allowed
+            || t.resource.as_deref() != Some("serviceaccounts")
+            || t.subresource.is_some()
+        {
+            return;
+        }
+        let (Some(ns), Some(name)) = (t.namespace.as_deref(), t.name.as_deref()) else {
+            return;
+        };
+        if self.new_accounts.len() >= NEW_ACCOUNTS_MAX {
+            return;
+        }
+        self.new_accounts
+            .insert(format!("system:serviceaccount:{ns}:{name}"), ev.time);
     }
 
     fn unknown_principal(&self, ev: &AccessEvent<'_>, p: Option<&Profile>) -> Alert {
@@ -507,6 +550,7 @@ impl Detector for BaselineDetector {
     }
 
     fn on_event(&mut self, ev: &AccessEvent<'_>, out: &mut Vec<Alert>) {
+        self.note_created_account(ev);
         self.store.advance(ev.time, self.cfg.idle_days);
         let learned = self.store.learned(ev.time, self.cfg.learning_days);
         let key = principal_key(ev.source, &ev.principal.name);
@@ -540,6 +584,8 @@ impl Detector for BaselineDetector {
 
     fn on_tick(&mut self, now: DateTime<Utc>, _out: &mut Vec<Alert>) {
         self.store.advance(now, self.cfg.idle_days);
+        self.new_accounts
+            .retain(|_, t| now - *t < chrono::Duration::hours(NEW_ACCOUNT_HOURS));
     }
 }
 

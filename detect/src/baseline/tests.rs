@@ -196,6 +196,50 @@ fn an_unknown_principal_alerts_once() {
 }
 
 #[test]
+fn a_workload_the_pipeline_just_created_may_read_its_own_namespace() {
+    let mut s = Sim::new(&cfg());
+    s.hourly(SA, 0, 8);
+    let deployer = "system:serviceaccount:ci:deployer";
+    let create_sa = |ns: &'static str, name: &'static str| Req {
+        user: deployer,
+        verb: "create",
+        resource: "serviceaccounts",
+        ns,
+        name: Some(name),
+        ip: "10.42.9.9",
+        ua: "Helm/3.16.2",
+    };
+    s.send(create_sa("prod", "billing-worker"), at(8, 10, 0));
+    s.send(create_sa("dev", "late-worker"), at(8, 10, 0));
+    let worker = SA.user("system:serviceaccount:prod:billing-worker");
+    // Its own namespace's Secret, a minute later and an hour later: expected.
+    assert!(s
+        .send(worker.name("billing-worker-config"), at(8, 10, 1))
+        .is_empty());
+    assert!(s
+        .send(worker.name("billing-worker-config"), at(8, 11, 1))
+        .is_empty());
+    // Another namespace's Secret: as unknown as any new identity.
+    let elsewhere = Req {
+        ns: "staging",
+        ..worker.name("db")
+    };
+    let a = s.send(elsewhere, at(8, 11, 30));
+    assert_eq!(a.len(), 1, "{a:#?}");
+    assert_eq!(a[0].rule, UNKNOWN_PRINCIPAL);
+    // Created more than a day before its first read, or never created in the stream: unknown.
+    let late = Req {
+        ns: "dev",
+        ..SA.user("system:serviceaccount:dev:late-worker").name("x")
+    };
+    assert_eq!(s.send(late, at(9, 12, 0)).len(), 1);
+    let never = SA
+        .user("system:serviceaccount:prod:sneaky")
+        .name("billing-worker-config");
+    assert_eq!(s.send(never, at(8, 12, 0)).len(), 1);
+}
+
+#[test]
 fn a_new_network_or_tool_alerts_and_known_ones_stay_quiet() {
     let mut s = Sim::new(&cfg());
     s.hourly(SA, 0, 8);
