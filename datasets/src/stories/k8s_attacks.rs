@@ -682,3 +682,78 @@ pub fn mint_token(
     );
     out.push(s);
 }
+
+/// Story 19: a person reads a production Helm release's stored values (`helm get values`): the
+/// release Secret holds the chart values, passwords included. The deploy pipeline upgraded the
+/// release two hours earlier (its own bookkeeping, quiet).
+pub fn helm_values(
+    ctx: &DayCtx<'_>,
+    sink: &mut Sink,
+    rng: &mut impl Rng,
+    t: i64,
+    out: &mut Vec<StoryRec>,
+) {
+    let w = ctx.world;
+    let human = &w.humans[1];
+    let release = format!("{}-api", APPS[3]);
+    let ns = ENVS[PROD];
+    let sel = format!("labelSelector=name%3D{release}%2Cowner%3Dhelm");
+    let mut s = StoryRec::new(
+        DETECTIONS[18],
+        Source::Kubernetes,
+        &human.principal.username,
+        "dieter reads the stored values of the production Helm release the pipeline deployed (helm get values).",
+    );
+    let d = &w.deployer;
+    let ip = World::ephemeral_ip(rng);
+    let deploy = t - 2 * HOUR;
+    for (i, (verb, name)) in [
+        ("list", None),
+        ("get", Some(format!("sh.helm.release.v1.{release}.v6"))),
+        ("create", Some(format!("sh.helm.release.v1.{release}.v7"))),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut r = Req::on(
+            d,
+            deploy + i as i64 * SEC,
+            verb,
+            &SECRETS,
+            Some(ns),
+            name.as_deref(),
+        )
+        .ip(&ip);
+        if verb == "list" {
+            r = r.query(sel.clone());
+        }
+        if verb == "create" {
+            r = r.code(201);
+        }
+        crate::k8s::emit(sink, rng, r);
+    }
+    s.k8s(
+        sink,
+        rng,
+        Req::on(&human.principal, t, "list", &SECRETS, Some(ns), None)
+            .query(sel)
+            .ua("Helm/3.16.2")
+            .ip(&human.ips[0]),
+    );
+    let t2 = t + between(rng, 100 * MS, 400 * MS);
+    s.k8s(
+        sink,
+        rng,
+        Req::on(
+            &human.principal,
+            t2,
+            "get",
+            &SECRETS,
+            Some(ns),
+            Some(&format!("sh.helm.release.v1.{release}.v7")),
+        )
+        .ua("Helm/3.16.2")
+        .ip(&human.ips[0]),
+    );
+    out.push(s);
+}

@@ -12,7 +12,7 @@ use crate::timefmt::{local, DAY, HOUR, MIN};
 use crate::world::{APPS, SYNCED_KEYS, TEAMS};
 
 /// Detection ids, in the order of the story catalogue.
-pub const DETECTIONS: [&str; 18] = [
+pub const DETECTIONS: [&str; 19] = [
     "k8s-secrets-list-cluster-wide",
     "bulk-secret-reads",
     "unknown-principal-secret-access",
@@ -31,6 +31,7 @@ pub const DETECTIONS: [&str; 18] = [
     "missing-secret",
     "exec-reads-credential-files",
     "sa-token-minted",
+    "helm-release-read-by-non-deployer",
 ];
 
 /// One story scenario (some detections have several).
@@ -57,9 +58,10 @@ pub enum Kind {
     MissingSecret,
     ExecToken,
     MintToken,
+    HelmValues,
 }
 
-const ALL: [Kind; 21] = [
+const ALL: [Kind; 22] = [
     Kind::ListClusterWide,
     Kind::BulkReads,
     Kind::UnknownPrincipal,
@@ -81,6 +83,7 @@ const ALL: [Kind; 21] = [
     Kind::MissingSecret,
     Kind::ExecToken,
     Kind::MintToken,
+    Kind::HelmValues,
 ];
 
 /// When a story may happen.
@@ -102,6 +105,7 @@ fn window(kind: Kind) -> Window {
         Kind::BreakGlassImpersonation | Kind::RbacGrant => Window::Work(0),
         Kind::ExecToken => Window::Work(1),
         Kind::MintToken => Window::Work(2),
+        Kind::HelmValues => Window::Work(0),
         Kind::AuditTampering => Window::Work(1),
         Kind::SecretValues => Window::Work(0),
         Kind::RotationGap => Window::Rotation,
@@ -220,6 +224,7 @@ pub fn generate_day(ctx: &DayCtx<'_>, plan: &StoryPlan, sink: &mut Sink, out: &m
             Kind::MissingSecret => k8s_attacks::missing_secret(ctx, sink, &mut rng, t, out),
             Kind::ExecToken => k8s_attacks::exec_token(ctx, sink, &mut rng, t, out),
             Kind::MintToken => k8s_attacks::mint_token(ctx, sink, &mut rng, t, out),
+            Kind::HelmValues => k8s_attacks::helm_values(ctx, sink, &mut rng, t, out),
             Kind::SecretValues => k8s_attacks::secret_values(ctx, sink, &mut rng, t, out),
             Kind::BreakGlassMasters => {
                 k8s_attacks::break_glass_masters(ctx, sink, &mut rng, t, out)

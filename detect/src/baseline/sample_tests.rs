@@ -94,7 +94,8 @@ fn sample_unknown_principal_story_is_found_and_benign_traffic_is_quiet() {
         found[0].reason
     );
     assert_eq!(table[UNKNOWN_PRINCIPAL], [3, 1, 2, 0]);
-    assert_eq!(table[NEW_SOURCE], [2, 0, 2, 0]);
+    // The Helm story's person uses helm for the first time: a new user agent, on that story.
+    assert_eq!(table[NEW_SOURCE], [3, 0, 3, 0]);
     assert_eq!(table[VOLUME], [1, 0, 1, 0]);
     for (rule, row) in &table {
         assert_eq!(row[3], 0, "{rule}: alerts on benign events");

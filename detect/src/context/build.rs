@@ -7,6 +7,7 @@ use thiserror::Error;
 use crate::context::config::ContextConfig;
 use crate::context::cross_environment::CrossEnvironmentSecretAccess;
 use crate::context::cross_namespace::CrossNamespaceSecretRead;
+use crate::context::helm_release::HelmReleaseRead;
 use crate::context::missing_secret::MissingSecret;
 use crate::context::off_hours::OffHoursHumanProdRead;
 use crate::context::rotation::RotationSyncGap;
@@ -25,6 +26,7 @@ pub struct ContextError {
 /// The context detections `cfg` has reference data for:
 /// - `cross-namespace-secret-read`: always (it needs none; `multi_namespace_readers` allowlists);
 /// - `missing-secret`: always (`environments` name where the Secret is and set severity);
+/// - `helm-release-read-by-non-deployer`: always;
 /// - `cross-environment-secret-access`: when `environments` is set;
 /// - `off-hours-human-prod-read`: when `teams` is set;
 /// - `sa-token-outside-cluster`: when `cluster_cidrs` is set;
@@ -38,6 +40,7 @@ pub fn detectors(cfg: &ContextConfig) -> Result<Vec<Box<dyn Detector>>, ContextE
             cfg.missing_secret_grace_minutes,
             cfg.inventory_max_secrets,
         )),
+        Box::new(HelmReleaseRead::new(world.clone())),
     ];
     if !cfg.environments.is_empty() {
         out.push(Box::new(CrossEnvironmentSecretAccess::new(world.clone())));

@@ -94,9 +94,10 @@ fn config_from_manifest(m: &Value) -> ContextConfig {
     cfg
 }
 
-const OURS: [&str; 6] = [
+const OURS: [&str; 7] = [
     "cross-namespace-secret-read",
     "missing-secret",
+    "helm-release-read-by-non-deployer",
     "cross-environment-secret-access",
     "off-hours-human-prod-read",
     "sa-token-outside-cluster",

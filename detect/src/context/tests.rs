@@ -157,14 +157,21 @@ fn config_parses_with_defaults_and_rejects_unknown_keys() {
     assert!(
         serde_json::from_str::<ContextConfig>(r#"{"cluster_cidrs":["10.0.0.300/8"]}"#).is_err()
     );
-    // Only cross-namespace and missing-secret need no reference data.
+    // Only cross-namespace, missing-secret and the Helm release check need no reference data.
     let ids: Vec<_> = detectors(&ContextConfig::default())
         .unwrap()
         .iter()
         .map(|d| d.id())
         .collect();
-    assert_eq!(ids, ["cross-namespace-secret-read", "missing-secret"]);
-    assert_eq!(detectors(&cfg).unwrap().len(), 6);
+    assert_eq!(
+        ids,
+        [
+            "cross-namespace-secret-read",
+            "missing-secret",
+            "helm-release-read-by-non-deployer"
+        ]
+    );
+    assert_eq!(detectors(&cfg).unwrap().len(), 7);
 }
 
 #[test]
