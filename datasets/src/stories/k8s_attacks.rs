@@ -300,7 +300,9 @@ pub fn anonymous(
     out.push(s);
 }
 
-/// 15. A kubelet keeps failing to fetch a missing image pull Secret.
+/// Story 15: a workload that reads its Secret through the API (client-go `Get`, as apps and
+/// operators do; kubelets never GET, they watch) retries every minute a Secret that does not
+/// exist in its namespace.
 pub fn missing_404(
     ctx: &DayCtx<'_>,
     sink: &mut Sink,
@@ -308,19 +310,24 @@ pub fn missing_404(
     t: i64,
     out: &mut Vec<StoryRec>,
 ) {
-    let p = &ctx.world.nodes[2].principal;
+    let w = ctx.world;
+    let pod = &w.app_pods[first_pod(w, PROD, APPS[4])];
+    let p = &pod.principal;
+    let secret = format!("{}-export-token", APPS[4]);
     let mut s = StoryRec::new(
         DETECTIONS[14],
         Source::Kubernetes,
         &p.username,
-        "The kubelet of node-3 requests the absent prod image pull Secret regcred 24 times in about 30 minutes and gets 404 each time.",
+        format!("A production workload retries reading its absent Secret {secret} through the API every minute for half an hour and gets 404 each time."),
     );
     let mut at = t;
     for _ in 0..24 {
         s.k8s(
             sink,
             rng,
-            Req::on(p, at, "get", &SECRETS, Some("prod"), Some("regcred")).code(404),
+            Req::on(p, at, "get", &SECRETS, Some(&pod.namespace), Some(&secret))
+                .code(404)
+                .ip(&pod.ip),
         );
         at += between(rng, 65 * SEC, 80 * SEC);
     }
