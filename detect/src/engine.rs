@@ -6,7 +6,9 @@ use chrono::{DateTime, Duration, Utc};
 use secretwatch_ingest::AccessEvent;
 
 use crate::alert::Alert;
-use crate::builtin::{AnonymousSecretAccess, BreakGlass, SecretValuesInAuditLog};
+use crate::builtin::{
+    AnonymousSecretAccess, BreakGlass, SecretSharedOutside, SecretValuesInAuditLog,
+};
 use crate::config::DetectConfig;
 use crate::detector::Detector;
 use crate::history::{NewTerms, TermHistory};
@@ -242,6 +244,7 @@ impl Engine {
             Box::new(BreakGlass::new(cfg)),
             Box::new(AnonymousSecretAccess::new(cfg)),
             Box::new(SecretValuesInAuditLog::new()),
+            Box::new(SecretSharedOutside::new(cfg)),
         ];
         detectors.extend(crate::context::detectors(&cfg.context)?);
         let mut engine = Engine::with_detectors(detectors);
