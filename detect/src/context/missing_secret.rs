@@ -55,6 +55,14 @@ struct Failing {
     since: DateTime<Utc>,
     last: DateTime<Utc>,
     reports: u64,
+    /// The latest report, to alert from a tick when no further report comes (not saved: after
+    /// a restart the next report does it).
+    #[serde(skip)]
+    latest: Option<Box<AccessEvent<'static>>>,
+    /// Alerted already (by a report past the grace, or once from a tick without further
+    /// reports): no tick alerts for it again.
+    #[serde(default)]
+    tick_alerted: bool,
 }
 
 pub struct MissingSecret {
@@ -193,10 +201,21 @@ impl Detector for MissingSecret {
             return;
         }
         let since = ev.repeat.map_or(ev.time, |r| r.since.min(ev.time));
+        // A failure cannot have lasted since before the Secret was last created there (a late
+        // resend of an old Event, the kubelet's cache lagging a few seconds behind the create).
+        let created = self
+            .inventory
+            .get(store, ns, name)
+            .and_then(|p| p.created.as_ref())
+            .map(|c| c.at)
+            .filter(|c| *c <= ev.time);
+        let since = created.map_or(since, |c| since.max(c));
         let f = self.failing.entry(k.clone()).or_insert(Failing {
             since,
             last: ev.time,
             reports: 0,
+            latest: None,
+            tick_alerted: false,
         });
         f.since = f.since.min(since);
         f.last = f.last.max(ev.time);
@@ -204,12 +223,78 @@ impl Detector for MissingSecret {
             .reports
             .max(ev.repeat.map_or(0, |r| u64::from(r.count)))
             .saturating_add(u64::from(ev.repeat.is_none()));
+        f.latest = Some(Box::new(ev.clone().into_owned()));
         if f.last - f.since < self.grace {
             return;
         }
+        // Reported past the grace: the reports tell it; a tick need not again.
+        f.tick_alerted = true;
         let (since, reports) = (f.since, f.reports);
+        self.raise(&k, store, ns, name, since, reports, ev, false, out);
+    }
+
+    fn on_tick(&mut self, now: DateTime<Utc>, out: &mut Vec<Alert>) {
+        self.groups.prune(now, self.world.window);
+        // A failure nobody reported for a day is over (the pod went away).
+        self.failing
+            .retain(|_, f| now - f.last < Duration::hours(24));
+        // No further report (an exporter that forwards only an Event's first occurrence, a
+        // kubelet that stopped retrying): the failure still counts once the grace has passed,
+        // when the audit log would have shown the Secret's create (writes of Secrets in that
+        // cluster seen in the last day) and did not.
+        let due: Vec<(String, DateTime<Utc>, u64, Box<AccessEvent<'static>>)> = self
+            .failing
+            .iter()
+            .filter(|(_, f)| !f.tick_alerted && now - f.since >= self.grace)
+            .filter_map(|(k, f)| Some((k.clone(), f.since, f.reports, f.latest.clone()?)))
+            .collect();
+        for (k, since, reports, ev) in due {
+            if !self
+                .inventory
+                .writes_seen(&ev.target.store, now - Duration::hours(24))
+            {
+                continue;
+            }
+            let mut parts = k.split('\u{0}');
+            let (Some(store), Some(ns), Some(name)) = (parts.next(), parts.next(), parts.next())
+            else {
+                continue;
+            };
+            let (store, ns, name) = (store.to_string(), ns.to_string(), name.to_string());
+            // Created (or read) there since: it exists now, the kubelet will mount it.
+            if self
+                .inventory
+                .get(&store, &ns, &name)
+                .is_some_and(|p| p.presence == Presence::Exists)
+            {
+                self.failing.remove(&k);
+                continue;
+            }
+            if let Some(f) = self.failing.get_mut(&k) {
+                f.tick_alerted = true;
+            }
+            self.raise(&k, &store, &ns, &name, since, reports, &ev, true, out);
+        }
+    }
+}
+
+impl MissingSecret {
+    /// The alert for a failure of `name` in `ns` that lasted the grace, once per window.
+    #[allow(clippy::too_many_arguments)]
+    fn raise(
+        &mut self,
+        k: &str,
+        store: &str,
+        ns: &str,
+        name: &str,
+        since: DateTime<Utc>,
+        reports: u64,
+        ev: &AccessEvent<'_>,
+        from_tick: bool,
+        out: &mut Vec<Alert>,
+    ) {
         let ws = window_start(ev.time, self.world.window);
-        if !self.groups.first_in_window(&k, ws) {
+        if !self.groups.first_in_window(k, ws) {
             return;
         }
         let env = self.world.namespace_env(ns);
@@ -224,9 +309,16 @@ impl Detector for MissingSecret {
             Some(e) => format!(" (environment {e})"),
             None => String::new(),
         };
-        let minutes = (ev.time - since).num_minutes();
+        let lasted = if from_tick {
+            format!(
+                "{} min without a create of it in the audit log",
+                self.grace.num_minutes()
+            )
+        } else {
+            format!("{} min", (ev.time - since).num_minutes())
+        };
         let reason = format!(
-            "Secret {name} is needed in namespace {ns}{env_label} and does not exist there: failing since {} ({minutes} min, {reports} report{} by {}; latest {}: {}){}",
+            "Secret {name} is needed in namespace {ns}{env_label} and does not exist there: failing since {} ({lasted}, {reports} report{} by {}; latest {}: {}){}",
             when(since),
             if reports == 1 { "" } else { "s" },
             ev.principal.name,
@@ -238,7 +330,7 @@ impl Detector for MissingSecret {
             RULE,
             severity,
             "Secret missing where a workload needs it",
-            &k,
+            k,
             ws,
             ev,
             reason,
@@ -246,15 +338,6 @@ impl Detector for MissingSecret {
         ));
     }
 
-    fn on_tick(&mut self, now: DateTime<Utc>, _out: &mut Vec<Alert>) {
-        self.groups.prune(now, self.world.window);
-        // A failure nobody reported for a day is over (the pod went away).
-        self.failing
-            .retain(|_, f| now - f.last < Duration::hours(24));
-    }
-}
-
-impl MissingSecret {
     fn inventory_max(&self) -> usize {
         self.inventory.max()
     }

@@ -323,3 +323,70 @@ fn state_survives_a_restart_between_the_reports() {
         out[0].reason
     );
 }
+
+#[test]
+fn a_single_report_alerts_after_the_grace_when_the_audit_log_shows_secret_writes() {
+    // An exporter that forwards only an Event's first occurrence: one report, count 1.
+    let one = report(
+        "prod",
+        "web-1",
+        "FailedToRetrieveImagePullSecret",
+        PULL,
+        1,
+        "2026-12-02T10:15:00Z",
+        "2026-12-02T10:15:00Z",
+    );
+    let later =
+        |t: &'static str| K8s::get("system:serviceaccount:prod:api", "prod", "other", t).line();
+    // The audit log shows Secret writes in this cluster in the last day (external-secrets
+    // refreshing one): a create of the missing Secret would have shown too.
+    let refresh = K8s {
+        verb: "update",
+        ..K8s::get(ESO, "staging", "api-keys", "2026-12-02T09:00:00Z")
+    }
+    .line();
+    let lines = vec![
+        created_in_dev(),
+        refresh,
+        one.clone(),
+        later("2026-12-02T10:19:00Z"),
+        later("2026-12-02T10:22:00Z"),
+    ];
+    let alerts = run(&world(), &lines);
+    let got = of(&alerts, MISSING_SECRET);
+    assert_eq!(got.len(), 1, "{alerts:#?}");
+    assert!(
+        got[0]
+            .reason
+            .contains("5 min without a create of it in the audit log, 1 report"),
+        "{}",
+        got[0].reason
+    );
+    assert!(
+        got[0].reason.contains("it exists in dev"),
+        "{}",
+        got[0].reason
+    );
+    // Events alone (no audit log of Secret writes): one report proves nothing lasting.
+    let alerts = run(
+        &world(),
+        &[
+            one.clone(),
+            later("2026-12-02T10:19:00Z"),
+            later("2026-12-02T10:22:00Z"),
+        ],
+    );
+    assert!(of(&alerts, MISSING_SECRET).is_empty(), "{alerts:#?}");
+    // Created a minute after the report: quiet.
+    let synced = K8s {
+        verb: "create",
+        code: 201,
+        ..K8s::get(ESO, "prod", "registry-pull-secret", "2026-12-02T10:16:00Z")
+    }
+    .line();
+    let alerts = run(
+        &world(),
+        &[created_in_dev(), one, synced, later("2026-12-02T10:22:00Z")],
+    );
+    assert!(of(&alerts, MISSING_SECRET).is_empty(), "{alerts:#?}");
+}

@@ -64,6 +64,10 @@ pub struct SecretInventory {
     max: usize,
     by_name: HashMap<String, Vec<Place>>,
     len: usize,
+    /// The latest allowed write (create, update, patch, delete) of any Secret, per cluster: the
+    /// audit log of that cluster shows Secret writes.
+    #[serde(default)]
+    last_write: HashMap<String, DateTime<Utc>>,
 }
 
 impl Default for SecretInventory {
@@ -93,6 +97,7 @@ impl SecretInventory {
             max: max.max(1),
             by_name: HashMap::new(),
             len: 0,
+            last_write: HashMap::new(),
         }
     }
 
@@ -124,6 +129,15 @@ impl SecretInventory {
         };
         let ok = ev.outcome == Outcome::Allowed;
         let missing = ev.status_code == Some(404);
+        if ok
+            && matches!(
+                ev.raw_action.as_ref(),
+                "create" | "update" | "patch" | "delete"
+            )
+        {
+            let seen = self.last_write.entry(store.to_string()).or_insert(ev.time);
+            *seen = (*seen).max(ev.time);
+        }
         if !ok && !missing {
             return;
         }
@@ -159,7 +173,11 @@ impl SecretInventory {
             by: ev.effective_principal().to_string(),
         };
         if missing {
-            if newer || p.presence == Presence::Unknown {
+            // A kubelet's report (no request URI: an Event) reflects its cache, which lags a
+            // create by seconds: it never overrides what a write showed.
+            let reported = ev.request_uri.is_none();
+            let overrides = !(reported && p.presence == Presence::Exists);
+            if (newer || p.presence == Presence::Unknown) && overrides {
                 p.presence = Presence::Missing;
             }
         } else {
@@ -184,6 +202,12 @@ impl SecretInventory {
         if self.len > self.max {
             self.evict();
         }
+    }
+
+    /// Whether a write of any Secret of `store` was seen at or after `since` (the audit log of
+    /// that cluster would show a create).
+    pub fn writes_seen(&self, store: &str, since: DateTime<Utc>) -> bool {
+        self.last_write.get(store).is_some_and(|t| *t >= since)
     }
 
     /// The record of a Secret in one place.
