@@ -407,3 +407,38 @@ fn state_dir_lets_a_second_scan_continue_the_baselines() {
     assert!(second.status.success(), "{}", stderr(&second));
     assert_eq!(unknown(&second), 1, "{}", stdout(&second));
 }
+
+/// `kubectl get events -A --watch -o json > events.json`: pretty objects one after another, the
+/// capture cut short mid-record. The whole records are read (a kubelet's report of a missing
+/// Secret that spans the grace alerts); the cut one is one bad record, not every line of it.
+#[test]
+fn a_pretty_watch_capture_cut_short_reads_its_whole_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut pretty = String::new();
+    for line in std::fs::read_to_string(common::fixtures().join("k8s-events.jsonl"))
+        .unwrap()
+        .lines()
+    {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        pretty.push_str(&serde_json::to_string_pretty(&v).unwrap());
+        pretty.push('\n');
+    }
+    let cut = &pretty[..pretty.len() - 200];
+    let f = dir.path().join("events.json");
+    std::fs::write(&f, cut).unwrap();
+    let out = run(
+        dir.path(),
+        &["scan", "--no-progress", f.to_str().unwrap()],
+        None,
+        &[],
+    );
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("bad records: 1 (json 1)"), "{err}");
+    assert!(err.contains("7 records, 5 events"), "{err}");
+    let rules: Vec<String> = alerts(&out)
+        .iter()
+        .map(|a| a["rule"].as_str().unwrap().to_string())
+        .collect();
+    assert!(rules.contains(&"missing-secret".to_string()), "{rules:?}");
+}

@@ -283,9 +283,12 @@ impl<'o> Decoder<'o> {
             }
             // Pretty-printed records one after another (`kubectl get ... --watch -o json`,
             // `jq .`): each is a record, numbered by the line it starts on.
-            if let Some(records) = value_stream(text) {
+            if let Some((records, rest)) = value_stream(text) {
                 for (line, record) in records {
                     self.record(record, source, line, &mut |e| emit(e))?;
+                }
+                if let Some((line, broken)) = rest {
+                    self.record(broken, source, line, &mut |e| emit(e))?;
                 }
                 return Ok(());
             }
@@ -340,27 +343,48 @@ pub fn lines_are_independent(first_line: &[u8], format: Format) -> bool {
     }
 }
 
-/// `text` as JSON values one after another (at least two, each an object), with the line each
-/// starts on; `None` when any part is not.
-fn value_stream(text: &str) -> Option<Vec<(u64, &str)>> {
+/// Records of a stream of pretty JSON objects one after another, each with the line it starts
+/// on, and what follows the last whole one when the rest does not parse (a capture cut short, a
+/// broken record: one bad record, not every line of the stream). `None` unless at least two
+/// objects, or one and a broken rest that starts like another, make up the text.
+#[allow(clippy::type_complexity)]
+fn value_stream(text: &str) -> Option<(Vec<(u64, &str)>, Option<(u64, &str)>)> {
     let mut out = Vec::new();
     let mut line = 1u64;
     let mut counted = 0usize;
-    let values =
+    let line_at = |start: usize, line: &mut u64, counted: &mut usize| {
+        *line += memchr::memchr_iter(b'\n', &text.as_bytes()[*counted..start]).count() as u64;
+        *counted = start;
+        *line
+    };
+    let mut values =
         serde_json::Deserializer::from_str(text).into_iter::<&serde_json::value::RawValue>();
-    for v in values {
-        let v = v.ok()?;
-        let rec = v.get();
-        if !rec.starts_with('{') {
-            return None;
+    let mut rest = None;
+    while let Some(v) = values.next() {
+        match v {
+            Ok(v) => {
+                let rec = v.get();
+                if !rec.starts_with('{') {
+                    return None;
+                }
+                // The value borrows from `text`: its offset is where it starts.
+                let start = rec.as_ptr() as usize - text.as_ptr() as usize;
+                out.push((line_at(start, &mut line, &mut counted), rec));
+            }
+            Err(_) => {
+                let from = values.byte_offset();
+                let tail = text[from..].trim_start();
+                let start = text.len() - tail.len();
+                if tail.starts_with('{') {
+                    rest = Some((line_at(start, &mut line, &mut counted), tail.trim_end()));
+                } else {
+                    return None;
+                }
+                break;
+            }
         }
-        // The value borrows from `text`: its offset is where it starts.
-        let start = rec.as_ptr() as usize - text.as_ptr() as usize;
-        line += memchr::memchr_iter(b'\n', &text.as_bytes()[counted..start]).count() as u64;
-        counted = start;
-        out.push((line, rec));
     }
-    (out.len() > 1).then_some(out)
+    (out.len() > 1 || (!out.is_empty() && rest.is_some())).then_some((out, rest))
 }
 
 /// The first line opens a multi-line JSON document rather than holding a record.
@@ -392,13 +416,18 @@ mod tests {
     #[test]
     fn pretty_records_one_after_another_are_records() {
         let text = "{\n  \"a\": 1\n}\n{\n  \"b\": [\n 2\n ]\n}\n";
-        let got = value_stream(text).unwrap();
+        let (got, rest) = value_stream(text).unwrap();
         assert_eq!(got.len(), 2);
         assert_eq!((got[0].0, got[1].0), (1, 4));
         assert!(got[1].1.contains("\"b\""));
+        assert!(rest.is_none());
         assert!(value_stream("{\"a\":1}").is_none());
         assert!(value_stream("{\"a\":1} [2]").is_none());
-        assert!(value_stream("{\"a\":1} {\"b\":").is_none());
+        // A capture cut short: the whole records, and the rest as one broken record.
+        let (got, rest) = value_stream("{\"a\":1}\n{\"b\":2}\n{\n\"c\":").unwrap();
+        assert_eq!(got.len(), 2);
+        assert_eq!(rest, Some((3, "{\n\"c\":")));
+        assert!(value_stream("not json {\"a\":1}").is_none());
     }
 
     #[test]
