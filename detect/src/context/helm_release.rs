@@ -58,7 +58,10 @@ fn helm_selection(selector: &str) -> Option<Option<String>> {
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
 struct Release {
+    store: String,
+    namespace: String,
     /// Principal groups that wrote its Secrets.
     writers: Vec<String>,
     last: Option<DateTime<Utc>>,
@@ -156,7 +159,11 @@ impl Detector for HelmReleaseRead {
                 if !self.releases.contains_key(&k) && self.releases.len() >= RELEASES_MAX {
                     return;
                 }
-                let r = self.releases.entry(k).or_default();
+                let r = self.releases.entry(k).or_insert_with(|| Release {
+                    store: store.to_string(),
+                    namespace: ns.to_string(),
+                    ..Release::default()
+                });
                 if !r.writers.contains(&who) && r.writers.len() < WRITERS_MAX {
                     r.writers.push(who);
                 }
@@ -197,27 +204,23 @@ impl Detector for HelmReleaseRead {
             }
             _ if everything => {
                 // Every release in the namespace (or cluster) the list reaches.
-                let others: Vec<&String> = self
+                let others = self
                     .releases
-                    .iter()
-                    .filter(|(k, r)| {
-                        let mut parts = k.split('\u{0}');
-                        let (s, n) = (parts.next(), parts.next());
-                        s == Some(store)
-                            && ns.is_none_or(|ns| n == Some(ns))
+                    .values()
+                    .filter(|r| {
+                        r.store == store
+                            && ns.is_none_or(|ns| r.namespace == ns)
                             && !r.writers.is_empty()
                             && !r.writers.contains(&who)
                     })
-                    .map(|(k, _)| k)
-                    .collect();
-                if others.is_empty() {
+                    .count();
+                if others == 0 {
                     return;
                 }
                 let scope = ns.map_or("every namespace".to_string(), |n| format!("namespace {n}"));
                 let group = format!("{who}\u{0}{store}\u{0}{}\u{0}*", ns.unwrap_or("*"));
                 let what = format!(
-                    "listed every Helm release Secret of {scope}: {} release(s) it did not deploy",
-                    others.len()
+                    "listed every Helm release Secret of {scope}: {others} release(s) it did not deploy"
                 );
                 self.alert(ev, &group, what, out);
             }

@@ -24,30 +24,10 @@ use crate::alert::{Alert, Severity};
 use crate::context::common::Groups;
 use crate::context::world::World;
 use crate::detector::{window_start, Detector};
+pub use crate::inventory::is_report;
 use crate::inventory::{Place, Presence, SecretInventory};
 
 pub const RULE: &str = "missing-secret";
-
-/// The verbs of the Kubernetes API: a 404 with any other verb is a reported failure (an Event).
-const API_VERBS: &[&str] = &[
-    "get",
-    "list",
-    "watch",
-    "create",
-    "update",
-    "patch",
-    "delete",
-    "deletecollection",
-];
-
-/// A reported failure to find a Secret (not an API request that got a 404).
-pub fn is_report(ev: &AccessEvent<'_>) -> bool {
-    ev.source == SourceSystem::Kubernetes
-        && ev.target.is_secret
-        && ev.status_code == Some(404)
-        && ev.request_uri.is_none()
-        && !API_VERBS.contains(&ev.raw_action.as_ref())
-}
 
 /// A failure still open.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -163,7 +143,7 @@ impl Detector for MissingSecret {
 
     fn import_state(&mut self, mut state: serde_json::Value) -> Result<(), String> {
         if let Some(inv) = state.get_mut("inventory").map(serde_json::Value::take) {
-            let max = self.inventory_max();
+            let max = self.inventory.max();
             let mut inv: SecretInventory =
                 serde_json::from_value(inv).map_err(|e| format!("inventory: {e}"))?;
             inv.set_max(max);
@@ -255,12 +235,11 @@ impl Detector for MissingSecret {
             {
                 continue;
             }
-            let mut parts = k.split('\u{0}');
-            let (Some(store), Some(ns), Some(name)) = (parts.next(), parts.next(), parts.next())
-            else {
+            let t = &ev.target;
+            let (Some(ns), Some(name)) = (t.namespace.as_deref(), t.name.as_deref()) else {
                 continue;
             };
-            let (store, ns, name) = (store.to_string(), ns.to_string(), name.to_string());
+            let (store, ns, name) = (t.store.to_string(), ns.to_string(), name.to_string());
             // Created (or read) there since: it exists now, the kubelet will mount it.
             if self
                 .inventory
@@ -336,9 +315,5 @@ impl MissingSecret {
             reason,
             &["availability", "attack.impact", "attack.t1499"],
         ));
-    }
-
-    fn inventory_max(&self) -> usize {
-        self.inventory.max()
     }
 }

@@ -76,6 +76,28 @@ impl Default for SecretInventory {
     }
 }
 
+/// The verbs of the Kubernetes API: a 404 with any other verb is a reported failure (an Event).
+const API_VERBS: &[&str] = &[
+    "get",
+    "list",
+    "watch",
+    "create",
+    "update",
+    "patch",
+    "delete",
+    "deletecollection",
+];
+
+/// A reported failure to find a Secret (a kubelet's Event, see `secretwatch_ingest::k8s::events`),
+/// not an API request that got a 404.
+pub fn is_report(ev: &AccessEvent<'_>) -> bool {
+    ev.source == SourceSystem::Kubernetes
+        && ev.target.is_secret
+        && ev.status_code == Some(404)
+        && ev.request_uri.is_none()
+        && !API_VERBS.contains(&ev.raw_action.as_ref())
+}
+
 /// An event's Kubernetes Secret, as (store, namespace, name).
 fn secret_of<'e>(ev: &'e AccessEvent<'_>) -> Option<(&'e str, &'e str, &'e str)> {
     if ev.source != SourceSystem::Kubernetes
@@ -175,8 +197,7 @@ impl SecretInventory {
         if missing {
             // A kubelet's report (no request URI: an Event) reflects its cache, which lags a
             // create by seconds: it never overrides what a write showed.
-            let reported = ev.request_uri.is_none();
-            let overrides = !(reported && p.presence == Presence::Exists);
+            let overrides = !(is_report(ev) && p.presence == Presence::Exists);
             if (newer || p.presence == Presence::Unknown) && overrides {
                 p.presence = Presence::Missing;
             }

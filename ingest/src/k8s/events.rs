@@ -400,16 +400,8 @@ fn reports(
     }
     let raw_copy = match serde_json::from_str::<serde_json::Value>(text) {
         Ok(mut v) => {
+            // Free text (the message) is scrubbed word by word there, as in the reason.
             redactions.insert(redact::redact_unknown(&mut v));
-            // The message is free text: it loses what the reason lost.
-            for key in ["message", "note"] {
-                if let Some(serde_json::Value::String(m)) = v.get_mut(key) {
-                    if let (std::borrow::Cow::Owned(clean), true) = redact::scrub_words(m) {
-                        *m = clean;
-                        redactions.insert(Redactions::TOKEN);
-                    }
-                }
-            }
             redact::bound_raw(v, opts.raw_max_bytes, &mut redactions)
         }
         Err(e) => return Err(ParseError::json(&e)),
