@@ -151,6 +151,10 @@ pub enum DatasetsCommand {
         /// Compress the event files with gzip.
         #[arg(long)]
         gzip: bool,
+        /// First day (UTC midnight, YYYY-MM-DD; default 2026-11-02, a Monday). A start before
+        /// 2026-10-25 spans Europe's and America's daylight-saving changes.
+        #[arg(long)]
+        start: Option<chrono::NaiveDate>,
     },
 }
 
@@ -265,11 +269,15 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             scale,
             no_stories,
             gzip,
+            start,
         }) => {
             init_tracing("info");
             let mut opts = secretwatch_datasets::GenerateOptions::new(days, seed, out.clone());
             opts.scale = scale;
             opts.stories = !no_stories;
+            if let Some(day) = start {
+                opts.start = day.and_time(chrono::NaiveTime::MIN).and_utc();
+            }
             let started = std::time::Instant::now();
             let summary = secretwatch_datasets::generate(&opts)
                 .with_context(|| format!("generating into {}", out.display()))?;
@@ -284,9 +292,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 }
             }
             eprintln!(
-                "generated {} Kubernetes events, {} Vault entries, {} stories into {} in {:.1} s; config for it: {}",
+                "generated {} Kubernetes events, {} Vault entries, {} CloudTrail records, {} stories into {} in {:.1} s; config for it: {}",
                 summary.k8s_events,
                 summary.vault_entries,
+                summary.cloudtrail_records,
                 summary.stories,
                 out.display(),
                 started.elapsed().as_secs_f64(),

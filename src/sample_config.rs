@@ -122,6 +122,17 @@ fn context_config(m: &Value) -> ContextConfig {
             cfg.environments.insert(name.into(), env.into());
         }
     }
+    // Each AWS account's environment (a store's namespace is its account).
+    for a in m
+        .pointer("/world/aws/accounts")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        if let (Some(id), Some(env)) = (a["id"].as_str(), a["environment"].as_str()) {
+            cfg.cloud_environments.insert(id.into(), env.into());
+        }
+    }
     cfg.multi_namespace_readers = strings(m, "/world/kubernetes/multi_namespace_secret_readers");
     if let Some(op) = m
         .pointer("/world/sync/operator_vault_display_name")
@@ -149,6 +160,7 @@ fn context_config(m: &Value) -> ContextConfig {
                     team.members.push(id.into());
                 }
             }
+            team.members.extend(strings(member, "/aws_sessions"));
         }
         team.work_days = strings(t, "/work_hours/days");
         if let (Some(start), Some(end)) = (

@@ -252,6 +252,7 @@ fn partitions_are_merged_by_event_time_and_alerts_match_scan() {
     let broker = Broker::start();
     broker.create_topic("k8s-audit", 3);
     broker.create_topic("vault-audit", 3);
+    broker.create_topic("cloudtrail", 2);
     let dir = tempfile::tempdir().unwrap();
     let root = common::root();
     let sample = |name: &str| -> Vec<String> {
@@ -263,7 +264,11 @@ fn partitions_are_merged_by_event_time_and_alerts_match_scan() {
         .unwrap();
         text.lines().map(str::to_string).collect()
     };
-    let (k8s, vault) = (sample("k8s-audit.jsonl.gz"), sample("vault-audit.jsonl.gz"));
+    let (k8s, vault, trail) = (
+        sample("k8s-audit.jsonl.gz"),
+        sample("vault-audit.jsonl.gz"),
+        sample("cloudtrail.jsonl.gz"),
+    );
     // Kubernetes records scattered by their position; a Vault request and its response together.
     broker.produce(
         "k8s-audit",
@@ -285,19 +290,29 @@ fn partitions_are_merged_by_event_time_and_alerts_match_scan() {
             })
             .collect::<Vec<_>>(),
     );
+    broker.produce(
+        "cloudtrail",
+        &trail
+            .iter()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                (v["eventID"].as_str().unwrap_or("").to_string(), l.clone())
+            })
+            .collect::<Vec<_>>(),
+    );
     let cfg = dir.path().join("secretwatch.toml");
     let base = std::fs::read_to_string(root.join("datasets/sample/secretwatch.toml")).unwrap();
     std::fs::write(
         &cfg,
         format!(
-            "{base}\n[kafka]\nbrokers = \"{}\"\ngroup_id = \"merge-test\"\ntopics = [{{ name = \"k8s-audit\", format = \"k8s-audit\" }}, {{ name = \"vault-audit\", format = \"vault\" }}]\nsession_timeout_ms = 6000\nbatch_max = 500\n",
+            "{base}\n[kafka]\nbrokers = \"{}\"\ngroup_id = \"merge-test\"\ntopics = [{{ name = \"k8s-audit\", format = \"k8s-audit\" }}, {{ name = \"vault-audit\", format = \"vault\" }}, {{ name = \"cloudtrail\", format = \"cloudtrail\" }}]\nsession_timeout_ms = 6000\nbatch_max = 500\n",
             broker.bootstrap
         ),
     )
     .unwrap();
     let data = dir.path().join("data");
     let mut server = serve(&data, &cfg);
-    let total = (k8s.len() + vault.len()) as u64;
+    let total = (k8s.len() + vault.len() + trail.len()) as u64;
     wait_for("every record consumed and processed", || {
         let (_, m) = http(&server.addr, "GET", "/metrics", None, "");
         let consumed = m
@@ -344,6 +359,7 @@ fn partitions_are_merged_by_event_time_and_alerts_match_scan() {
         .collect();
     let k = root.join("datasets/sample/k8s-audit.jsonl.gz");
     let v = root.join("datasets/sample/vault-audit.jsonl.gz");
+    let ct = root.join("datasets/sample/cloudtrail.jsonl.gz");
     let c = root.join("datasets/sample/secretwatch.toml");
     let offline = common::run(
         dir.path(),
@@ -353,6 +369,7 @@ fn partitions_are_merged_by_event_time_and_alerts_match_scan() {
             c.to_str().unwrap(),
             k.to_str().unwrap(),
             v.to_str().unwrap(),
+            ct.to_str().unwrap(),
         ],
         None,
         &[],

@@ -19,9 +19,12 @@ fn sample_stories_are_found_and_benign_traffic_is_quiet() {
             sample.join("secretwatch.toml").to_str().unwrap(),
             sample.join("k8s-audit.jsonl.gz").to_str().unwrap(),
             sample.join("vault-audit.jsonl.gz").to_str().unwrap(),
+            sample.join("cloudtrail.jsonl.gz").to_str().unwrap(),
         ],
         None,
-        &[],
+        // The sample's own first-seen learning period (the harness's default is none): its
+        // first day's cloud reads are learned, as on a real first day.
+        &[("SECRETWATCH_DETECT__HISTORY_LEARNING_DAYS", "1")],
     );
     assert!(out.status.success(), "{}", stderr(&out));
     let err = stderr(&out);

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::benign::{people, platform, rotation, workloads};
+use crate::benign::{aws, people, platform, rotation, workloads};
 use crate::error::DatasetError;
 use crate::labels::{finish, Label};
 use crate::manifest;
@@ -18,6 +18,7 @@ use crate::world::World;
 
 pub const K8S_FILE: &str = "k8s-audit.jsonl";
 pub const VAULT_FILE: &str = "vault-audit.jsonl";
+pub const CLOUDTRAIL_FILE: &str = "cloudtrail.jsonl";
 pub const LABELS_FILE: &str = "labels.jsonl";
 pub const MANIFEST_FILE: &str = "manifest.json";
 
@@ -30,12 +31,19 @@ pub fn generate(opts: &GenerateOptions) -> Result<GenerateSummary, DatasetError>
     let story_plan = StoryPlan::build(opts, start);
     let rotations = Rotations::build(opts, &world, start, story_plan.gap_rotation);
 
-    let paths: Vec<PathBuf> = [K8S_FILE, VAULT_FILE, LABELS_FILE, MANIFEST_FILE]
-        .iter()
-        .map(|f| opts.out.join(f))
-        .collect();
+    let paths: Vec<PathBuf> = [
+        K8S_FILE,
+        VAULT_FILE,
+        LABELS_FILE,
+        MANIFEST_FILE,
+        CLOUDTRAIL_FILE,
+    ]
+    .iter()
+    .map(|f| opts.out.join(f))
+    .collect();
     let mut k8s_out = SortedWriter::create(&paths[0])?;
     let mut vault_out = SortedWriter::create(&paths[1])?;
+    let mut aws_out = SortedWriter::create(&paths[4])?;
     let mut sink = Sink::new();
     let mut logins = LoginState::default();
     let mut stories = Vec::new();
@@ -54,6 +62,7 @@ pub fn generate(opts: &GenerateOptions) -> Result<GenerateSummary, DatasetError>
         workloads::generate(&ctx, &mut sink);
         people::generate(&ctx, &mut sink);
         rotation::generate(&ctx, &mut sink);
+        aws::generate(&ctx, &mut sink);
         plan::generate_day(&ctx, &story_plan, &mut sink, &mut stories);
 
         let calls = std::mem::take(&mut sink.vault);
@@ -64,9 +73,11 @@ pub fn generate(opts: &GenerateOptions) -> Result<GenerateSummary, DatasetError>
         let horizon = Some(ctx.end - HOUR);
         k8s_out.absorb(std::mem::take(&mut sink.k8s), horizon)?;
         vault_out.absorb(vault_recs, horizon)?;
+        aws_out.absorb(std::mem::take(&mut sink.aws), horizon)?;
     }
     let k8s_events = k8s_out.finish()?;
     let vault_entries = vault_out.finish()?;
+    let cloudtrail_records = aws_out.finish()?;
 
     let labels: Vec<Label> = finish(stories);
     let mut buf = Vec::new();
@@ -79,6 +90,7 @@ pub fn generate(opts: &GenerateOptions) -> Result<GenerateSummary, DatasetError>
     let counts = manifest::Counts {
         k8s_events,
         vault_entries,
+        cloudtrail_records,
         labels: labels.len() as u64,
     };
     let m = manifest::build(opts, &world, &rotations, &labels, &counts);
@@ -90,6 +102,7 @@ pub fn generate(opts: &GenerateOptions) -> Result<GenerateSummary, DatasetError>
     Ok(GenerateSummary {
         k8s_events,
         vault_entries,
+        cloudtrail_records,
         stories: labels.len() as u64,
         files: paths,
     })

@@ -15,6 +15,7 @@ use crate::vault::VaultCall;
 pub enum Source {
     Kubernetes,
     Vault,
+    Aws,
 }
 
 /// One line of `labels.jsonl`.
@@ -74,6 +75,12 @@ impl StoryRec {
         self.span(t, end);
         self.ids.push(id.clone());
         id
+    }
+
+    /// Adds a CloudTrail record (already in the sink) as part of the story.
+    pub fn aws(&mut self, t: i64, id: String) {
+        self.span(t, t);
+        self.ids.push(id);
     }
 
     /// Adds a Vault call as part of the story.

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 
+use crate::aws;
 use crate::benign::rotation::ROTATOR_IP;
 use crate::labels::Label;
 use crate::options::GenerateOptions;
@@ -19,6 +20,7 @@ use crate::world::{
 pub struct Counts {
     pub k8s_events: u64,
     pub vault_entries: u64,
+    pub cloudtrail_records: u64,
     pub labels: u64,
 }
 
@@ -70,16 +72,18 @@ pub fn build(
         "files": [
             {"name": "k8s-audit.jsonl", "format": "audit.k8s.io/v1 Event JSON lines, sorted by stageTimestamp", "lines": counts.k8s_events},
             {"name": "vault-audit.jsonl", "format": "Vault file audit device JSON lines (request and response), sorted by time", "lines": counts.vault_entries},
+            {"name": "cloudtrail.jsonl", "format": "AWS CloudTrail records (Secrets Manager, Parameter Store), one per line, sorted by eventTime", "lines": counts.cloudtrail_records},
             {"name": "labels.jsonl", "format": "one JSON line per story instance", "lines": counts.labels},
         ],
         "counts": {
             "k8s_events": counts.k8s_events,
             "vault_entries": counts.vault_entries,
+            "cloudtrail_records": counts.cloudtrail_records,
             "labels": counts.labels,
             "per_detection": per_detection,
         },
         "stories": stories,
-        "world": world(w, rotations),
+        "world": world(w, rotations, opts.start.timestamp_nanos_opt().unwrap_or(0)),
         "sync_mappings": w.sync.iter().map(|m| json!({
             "vault_path": m.vault_path,
             "environment": ENVS[m.env],
@@ -91,7 +95,45 @@ pub fn build(
     })
 }
 
-fn world(w: &World, rotations: &Rotations) -> Value {
+/// The Identity Center session ARNs of a person (the role sessions CloudTrail names them by).
+fn aws_sessions(team: &str, name: &str) -> Vec<String> {
+    let (role, accounts): (&str, &[&str]) = match team {
+        "sre" => (
+            aws::SSO_POWER_USER,
+            &[aws::NONPROD_ACCOUNT, aws::PROD_ACCOUNT],
+        ),
+        "dev-team" => (aws::SSO_DEVELOPER, &[aws::NONPROD_ACCOUNT]),
+        _ => return vec![],
+    };
+    accounts
+        .iter()
+        .map(|a| format!("arn:aws:sts::{a}:assumed-role/{role}/{name}@example.com"))
+        .collect()
+}
+
+fn aws_world(w: &World) -> Value {
+    json!({
+        "region": aws::REGION,
+        "accounts": [
+            {"id": aws::NONPROD_ACCOUNT, "environment": "dev", "environments": ["dev", "staging"], "note": "secret names start with their environment"},
+            {"id": aws::PROD_ACCOUNT, "environment": "prod", "environments": ["prod"]},
+        ],
+        "vpc_endpoint": aws::PROD_VPCE,
+        "nonprod_nat_ip": aws::NONPROD_NAT_IP,
+        "secrets": w.aws.secrets.iter().map(|s| json!({
+            "name": s.name,
+            "arn": s.arn,
+            "environment": ENVS[s.env],
+            "rotated_by_lambda": s.rotated,
+            "app": s.app.map(|a| APPS[a]),
+        })).collect::<Vec<_>>(),
+        "parameter_paths": w.aws.ssm_paths.iter().map(|(e, _, p)| json!({"path": p, "environment": ENVS[*e]})).collect::<Vec<_>>(),
+        "static_key_user": w.aws.jenkins.arn(),
+        "static_key_source_ip": aws::JENKINS_IP,
+    })
+}
+
+fn world(w: &World, rotations: &Rotations, start: i64) -> Value {
     let mut namespaces: Vec<Value> = ENVS
         .iter()
         .map(|e| json!({"name": e, "environment": e, "kind": "application"}))
@@ -116,6 +158,7 @@ fn world(w: &World, rotations: &Rotations) -> Value {
                         "kubernetes_user": h.principal.username,
                         "vault_display_name": w.idents[h.vault].display_name,
                         "source_ips": h.ips,
+                        "aws_sessions": aws_sessions(t.name, h.name),
                     })
                 })
                 .collect();
@@ -123,7 +166,7 @@ fn world(w: &World, rotations: &Rotations) -> Value {
                 "name": t.name,
                 "group": t.group,
                 "timezone": t.timezone,
-                "utc_offset_minutes": t.offset_minutes,
+                "utc_offset_minutes": crate::timefmt::zone_offset(t.timezone, start),
                 "work_hours": {"start": "09:00", "end": "18:00", "days": ["Mon", "Tue", "Wed", "Thu", "Fri"]},
                 "members": members,
                 "kubernetes_secret_environments": t.secret_envs.iter().map(|e| ENVS[*e]).collect::<Vec<_>>(),
@@ -225,8 +268,8 @@ fn world(w: &World, rotations: &Rotations) -> Value {
             "pod_cidr": format!("10.42.{}.0/24", i + 1),
         })).collect::<Vec<_>>(),
         "timezones": {
-            "note": "Fixed UTC offsets valid for November to March (no DST change in Europe/Berlin or America/New_York between 2026-11-01 and 2027-03-14). The generator does not model DST.",
-            "offsets_minutes": w.teams.iter().map(|t| (t.timezone.to_string(), json!(t.offset_minutes))).collect::<serde_json::Map<_, _>>(),
+            "note": "People keep their local hours in their IANA zone, daylight saving included (a world that spans a change sees their hours move by an hour in UTC); the offsets are those at the dataset's start.",
+            "offsets_minutes": w.teams.iter().map(|t| (t.timezone.to_string(), json!(crate::timefmt::zone_offset(t.timezone, start)))).collect::<serde_json::Map<_, _>>(),
         },
         "teams": teams,
         "break_glass": {
@@ -260,6 +303,7 @@ fn world(w: &World, rotations: &Rotations) -> Value {
             "rotator_ip": ROTATOR_IP,
             "hmac": "hmac-sha256:<hex> with a salt derived from the seed; tokens, accessors and string data values",
         },
+        "aws": aws_world(w),
         "sync": {
             "operator_kubernetes_user": w.external_secrets.principal.username,
             "operator_vault_display_name": w.idents[w.es_ident].display_name,

@@ -87,9 +87,11 @@ pub struct GenerateSummary {
     pub k8s_events: u64,
     /// Lines written to `vault-audit.jsonl` (request and response entries).
     pub vault_entries: u64,
+    /// Lines written to `cloudtrail.jsonl`.
+    pub cloudtrail_records: u64,
     /// Lines written to `labels.jsonl`.
     pub stories: u64,
-    /// The files written, in the order k8s, vault, labels, manifest.
+    /// The files written, in the order k8s, vault, labels, manifest, cloudtrail.
     pub files: Vec<PathBuf>,
 }
 

@@ -167,8 +167,8 @@ impl Rotations {
     }
 }
 
-/// Whether `t` is inside working hours (weekday, 09:00 to 18:00 local) for a fixed UTC offset.
-pub fn in_work_hours(t: i64, offset_minutes: i32) -> bool {
-    let (weekday, since) = local(t, offset_minutes);
+/// Whether `t` is inside working hours (weekday, 09:00 to 18:00 local) in the zone `tz`.
+pub fn in_work_hours(t: i64, tz: &str) -> bool {
+    let (weekday, since) = crate::timefmt::local_in(t, tz);
     weekday < 5 && (9 * HOUR..18 * HOUR).contains(&since)
 }

@@ -18,6 +18,8 @@ pub struct Sink {
     pub k8s: Vec<Rec>,
     /// Vault calls are kept structured until logins are inserted (see `vault::finalize`).
     pub vault: Vec<VaultCall>,
+    /// CloudTrail records, sorted by `eventTime`.
+    pub aws: Vec<Rec>,
     seq: u64,
 }
 
@@ -34,6 +36,11 @@ impl Sink {
     pub fn push_k8s(&mut self, t: i64, line: String) {
         let seq = self.next_seq();
         self.k8s.push(Rec { t, seq, line });
+    }
+
+    pub fn push_aws(&mut self, t: i64, line: String) {
+        let seq = self.next_seq();
+        self.aws.push(Rec { t, seq, line });
     }
 
     pub fn push_vault(&mut self, call: VaultCall) {

@@ -87,10 +87,50 @@ pub fn local(t: i64, offset_minutes: i32) -> (u32, i64) {
     (weekday, lt.rem_euclid(DAY))
 }
 
-/// Start of the local day (as a UTC instant) that contains `t`, for a fixed offset.
-pub fn local_midnight(t: i64, offset_minutes: i32) -> i64 {
-    let (_, since) = local(t, offset_minutes);
-    t - since
+/// UTC offset (minutes) of the IANA zone `tz` at the instant `t`, daylight saving included
+/// (chrono-tz's copy of the tz database). An unknown zone is UTC.
+pub fn zone_offset(tz: &str, t: i64) -> i32 {
+    use chrono::{Offset, TimeZone};
+    let Ok(zone) = tz.parse::<chrono_tz::Tz>() else {
+        return 0;
+    };
+    let utc = chrono::DateTime::from_timestamp_nanos(t).naive_utc();
+    zone.offset_from_utc_datetime(&utc).fix().local_minus_utc() / 60
+}
+
+/// Local weekday and nanoseconds since local midnight in the zone `tz`.
+pub fn local_in(t: i64, tz: &str) -> (u32, i64) {
+    local(t, zone_offset(tz, t))
+}
+
+/// The instants (UTC) of `hh:00` local time in zone `tz` on every local date whose `hh:00`
+/// falls in `[from, to)`, with the local weekday (0 = Monday).
+pub fn local_hours_in(tz: &str, hh: u32, from: i64, to: i64) -> Vec<(i64, u32)> {
+    use chrono::{Datelike, TimeZone};
+    let Ok(zone) = tz.parse::<chrono_tz::Tz>() else {
+        return vec![];
+    };
+    let mut out = Vec::new();
+    let first = chrono::DateTime::from_timestamp_nanos(from - 2 * DAY)
+        .with_timezone(&zone)
+        .date_naive();
+    let mut date = first;
+    while let Some(naive) = date.and_hms_opt(hh, 0, 0) {
+        if let Some(at) = zone.from_local_datetime(&naive).earliest() {
+            let t = at.timestamp_nanos_opt().unwrap_or(i64::MAX);
+            if t >= to {
+                break;
+            }
+            if t >= from {
+                out.push((t, date.weekday().num_days_from_monday()));
+            }
+        }
+        match date.succ_opt() {
+            Some(next) => date = next,
+            None => break,
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -110,12 +150,29 @@ mod tests {
     }
 
     #[test]
+    fn zones_follow_daylight_saving() {
+        // Berlin leaves summer time on 2026-10-25 at 01:00 UTC, New York on 2026-11-01 at
+        // 06:00 UTC; Singapore has none.
+        let oct24 = T0 - 9 * DAY;
+        assert_eq!(zone_offset("Europe/Berlin", oct24), 120);
+        assert_eq!(zone_offset("Europe/Berlin", T0), 60);
+        assert_eq!(zone_offset("America/New_York", T0 - 2 * DAY), -240);
+        assert_eq!(zone_offset("America/New_York", T0), -300);
+        assert_eq!(zone_offset("Asia/Singapore", oct24), 480);
+        // 09:00 in Berlin is 07:00 UTC before the change and 08:00 UTC after.
+        let nines = local_hours_in("Europe/Berlin", 9, oct24, oct24 + 3 * DAY);
+        assert_eq!(nines.len(), 3);
+        assert_eq!(nines[0].0, oct24 + 7 * HOUR);
+        assert_eq!(nines[2].0, oct24 + 2 * DAY + 8 * HOUR);
+        assert_eq!(nines[0].1, 5); // Saturday 2026-10-24
+    }
+
+    #[test]
     fn local_time() {
         assert_eq!(local(T0, 0), (0, 0));
         // 23:30 UTC Monday is 00:30 Tuesday in Berlin (UTC+1) and 18:30 Monday in New York.
         let t = T0 + 23 * HOUR + 30 * MIN;
         assert_eq!(local(t, 60), (1, 30 * MIN));
         assert_eq!(local(t, -300), (0, 18 * HOUR + 30 * MIN));
-        assert_eq!(local_midnight(t, 60), T0 + 23 * HOUR);
     }
 }

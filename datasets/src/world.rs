@@ -2,6 +2,7 @@
 
 use rand::Rng;
 
+use crate::aws::AwsWorld;
 use crate::principal::{sa_uid_of, Binding, Principal};
 use crate::rng::{k8s_suffix, sub_rng, uuid};
 use crate::salt::Salt;
@@ -82,6 +83,7 @@ pub struct Team {
     pub name: &'static str,
     pub group: &'static str,
     pub timezone: &'static str,
+    /// UTC offset in winter (standard time); local hours follow `timezone`, daylight saving included.
     pub offset_minutes: i32,
     /// Environments whose Kubernetes Secrets the team reads routinely.
     pub secret_envs: &'static [usize],
@@ -145,6 +147,7 @@ pub struct World {
     pub root_ident: usize,
     pub admin_ident: usize,
     pub sync: Vec<SyncMapping>,
+    pub aws: AwsWorld,
 }
 
 pub const TEAMS: [(&str, &str, &str, i32); 3] = [
@@ -639,6 +642,8 @@ impl World {
             root_ident,
             admin_ident,
             sync,
+            // Its own stream, so the AWS side never shifts the choices above.
+            aws: AwsWorld::build(&mut sub_rng(seed, "world.aws", 0)),
         }
     }
 

@@ -34,6 +34,7 @@ fn parse_time(s: &str) -> chrono::DateTime<chrono::Utc> {
 struct Data {
     k8s: Vec<Value>,
     vault: Vec<Value>,
+    cloudtrail: Vec<Value>,
     labels: Vec<Value>,
     manifest: Value,
 }
@@ -42,6 +43,7 @@ fn load(dir: &Path) -> Data {
     Data {
         k8s: lines(&dir.join("k8s-audit.jsonl")),
         vault: lines(&dir.join("vault-audit.jsonl")),
+        cloudtrail: lines(&dir.join("cloudtrail.jsonl")),
         labels: lines(&dir.join("labels.jsonl")),
         manifest: serde_json::from_str(
             &std::fs::read_to_string(dir.join("manifest.json")).unwrap(),
@@ -64,6 +66,7 @@ fn same_seed_same_bytes_other_seed_other_bytes() {
     for f in [
         "k8s-audit.jsonl",
         "vault-audit.jsonl",
+        "cloudtrail.jsonl",
         "labels.jsonl",
         "manifest.json",
     ] {
@@ -72,7 +75,12 @@ fn same_seed_same_bytes_other_seed_other_bytes() {
         assert!(x == y, "{f} differs between runs with the same seed");
         assert!(!x.is_empty(), "{f} is empty");
     }
-    for f in ["k8s-audit.jsonl", "vault-audit.jsonl", "labels.jsonl"] {
+    for f in [
+        "k8s-audit.jsonl",
+        "vault-audit.jsonl",
+        "cloudtrail.jsonl",
+        "labels.jsonl",
+    ] {
         let x = std::fs::read(a.path().join(f)).unwrap();
         let z = std::fs::read(c.path().join(f)).unwrap();
         assert!(x != z, "{f} is the same for different seeds");
@@ -83,10 +91,16 @@ fn same_seed_same_bytes_other_seed_other_bytes() {
 fn files_are_well_formed_sorted_and_labeled() {
     let dir = tempfile::tempdir().unwrap();
     let summary = small(7, true, dir.path());
-    assert_eq!(summary.files.len(), 4);
+    assert_eq!(summary.files.len(), 5);
     let d = load(dir.path());
     assert_eq!(d.k8s.len() as u64, summary.k8s_events);
     assert_eq!(d.vault.len() as u64, summary.vault_entries);
+    assert_eq!(d.cloudtrail.len() as u64, summary.cloudtrail_records);
+    assert!(
+        d.cloudtrail.len() > 300,
+        "too few CloudTrail records: {}",
+        d.cloudtrail.len()
+    );
     assert_eq!(d.labels.len() as u64, summary.stories);
     assert!(d.k8s.len() > 2000, "too few k8s events: {}", d.k8s.len());
     assert!(
@@ -140,6 +154,74 @@ fn files_are_well_formed_sorted_and_labeled() {
             }
         }
         audit_ids.insert(ev["auditID"].as_str().unwrap().to_string());
+    }
+
+    // CloudTrail: the record fields the parsers and the peers' rules read, in time order.
+    let mut trail_ids = BTreeSet::new();
+    let mut prev_ct = String::new();
+    for r in &d.cloudtrail {
+        for key in [
+            "eventVersion",
+            "userIdentity.accountId",
+            "eventTime",
+            "eventSource",
+            "eventName",
+            "awsRegion",
+            "sourceIPAddress",
+            "userAgent",
+            "eventID",
+            "eventType",
+            "recipientAccountId",
+        ] {
+            assert!(
+                get(r, key).is_some(),
+                "CloudTrail record without {key}: {r}"
+            );
+        }
+        let t = r["eventTime"].as_str().unwrap();
+        assert_eq!(
+            t.len(),
+            "2026-11-02T09:13:45Z".len(),
+            "eventTime to the second: {t}"
+        );
+        assert!(
+            t >= prev_ct.as_str(),
+            "CloudTrail records out of order at {t}"
+        );
+        prev_ct = t.to_string();
+        // Static keys are IAM users' (AKIA), session keys are roles' (ASIA); service events
+        // have no key and no type.
+        match get(r, "userIdentity.type").and_then(Value::as_str) {
+            Some("IAMUser") => assert!(r["userIdentity"]["accessKeyId"]
+                .as_str()
+                .unwrap()
+                .starts_with("AKIA")),
+            Some("AssumedRole") => {
+                assert!(r["userIdentity"]["accessKeyId"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("ASIA"));
+                let arn = r["userIdentity"]["arn"].as_str().unwrap();
+                let session = arn.rsplit('/').next().unwrap();
+                assert!(
+                    r["userIdentity"]["principalId"]
+                        .as_str()
+                        .unwrap()
+                        .ends_with(&format!(":{session}")),
+                    "principalId does not end with the session name: {r}"
+                );
+            }
+            None => assert_eq!(r["eventType"], "AwsServiceEvent"),
+            other => panic!("unexpected identity type {other:?}"),
+        }
+        // A secret value never appears: writes carry AWS's placeholder.
+        if let Some(v) = get(r, "requestParameters.secretString") {
+            assert_eq!(v, "HIDDEN_DUE_TO_SECURITY_REASONS");
+        }
+        assert!(
+            trail_ids.insert(r["eventID"].as_str().unwrap().to_string()),
+            "duplicate eventID"
+        );
     }
 
     let mut pairs: BTreeMap<String, (u32, u32)> = BTreeMap::new();
@@ -236,6 +318,7 @@ fn files_are_well_formed_sorted_and_labeled() {
             let found = match l["source"].as_str().unwrap() {
                 "kubernetes" => audit_ids.contains(id),
                 "vault" => pairs.contains_key(id),
+                "aws" => trail_ids.contains(id),
                 other => panic!("bad source {other}"),
             };
             assert!(found, "label {} names unknown event {id}", l["story"]);
@@ -260,6 +343,11 @@ fn files_are_well_formed_sorted_and_labeled() {
     assert_eq!(m["world"]["cidrs"]["pod"], "10.42.0.0/16");
     assert_eq!(m["world"]["teams"].as_array().unwrap().len(), 3);
     assert_eq!(m["counts"]["k8s_events"].as_u64(), Some(summary.k8s_events));
+    assert_eq!(
+        m["counts"]["cloudtrail_records"].as_u64(),
+        Some(summary.cloudtrail_records)
+    );
+    assert_eq!(m["world"]["aws"]["accounts"].as_array().unwrap().len(), 2);
 }
 
 #[test]

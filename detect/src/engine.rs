@@ -229,13 +229,19 @@ impl Engine {
         state_dir: Option<&std::path::Path>,
     ) -> Result<Engine, EngineError> {
         let cfg = &with_catalogue(cfg);
-        let baseline = match state_dir {
+        let mut baseline = match state_dir {
             Some(dir) => crate::baseline::BaselineDetector::open(
                 &cfg.baseline,
                 &dir.join(crate::baseline::STATE_FILE),
             )?,
             None => crate::baseline::detector(&cfg.baseline),
         };
+        baseline.declare_people(
+            cfg.context
+                .teams
+                .iter()
+                .flat_map(|t| t.members.iter().cloned()),
+        );
         let mut sigma = SigmaDetector::new(rules, &reference_lists(cfg), cfg.alert_window_minutes)?;
         if let Some(dir) = state_dir {
             sigma.load_state(dir)?;

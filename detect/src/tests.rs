@@ -363,7 +363,11 @@ fn secret_values_alert_once_per_store_and_day() {
 /// detection thread gives, and a prematch from an older rule set is matched again.
 #[test]
 fn prematched_events_alert_as_events_matched_in_the_engine() {
-    let events = crate::test_support::read_events(&["k8s-audit.jsonl.gz", "vault-audit.jsonl.gz"]);
+    let events = crate::test_support::read_events(&[
+        "k8s-audit.jsonl.gz",
+        "vault-audit.jsonl.gz",
+        "cloudtrail.jsonl.gz",
+    ]);
     let mut cfg = DetectConfig::default();
     // The sample's own learning period (datasets/sample/secretwatch.toml).
     cfg.baseline.learning_days = 1;

@@ -27,7 +27,11 @@ fn seeds() -> Vec<String> {
             out.extend(text.lines().filter(|l| !l.is_empty()).map(str::to_string));
         }
     }
-    for f in ["k8s-audit.jsonl.gz", "vault-audit.jsonl.gz"] {
+    for f in [
+        "k8s-audit.jsonl.gz",
+        "vault-audit.jsonl.gz",
+        "cloudtrail.jsonl.gz",
+    ] {
         let gz = std::fs::File::open(root().join("datasets/sample").join(f)).unwrap();
         let mut text = String::new();
         flate2::read::MultiGzDecoder::new(gz)

@@ -131,17 +131,22 @@ pub fn wait_for_within(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
     }
 }
 
-/// `serve` over the committed sample (its config and both files), returned once every event
+/// `serve` over the committed sample (its config and its three files), returned once every event
 /// is read, stored and processed. `extra`: environment overrides.
 pub fn sample(data: &std::path::Path, extra: &[(&str, &str)]) -> Server {
     let root = super::root();
     let cfg = root.join("datasets/sample/secretwatch.toml");
     let k8s = root.join("datasets/sample/k8s-audit.jsonl.gz");
     let vault = root.join("datasets/sample/vault-audit.jsonl.gz");
+    let trail = root.join("datasets/sample/cloudtrail.jsonl.gz");
     let server = start_args(
         data,
         &["--config", cfg.to_str().unwrap()],
-        &[k8s.to_str().unwrap(), vault.to_str().unwrap()],
+        &[
+            k8s.to_str().unwrap(),
+            vault.to_str().unwrap(),
+            trail.to_str().unwrap(),
+        ],
         extra,
     );
     // Read and processed: the files' events are counted once all are read, and each

@@ -1,5 +1,6 @@
-//! Benign traffic: control plane, workloads, people and secret rotations.
+//! Benign traffic: control plane, workloads, people, secret rotations and the AWS accounts.
 
+pub mod aws;
 pub mod people;
 pub mod platform;
 pub mod rotation;

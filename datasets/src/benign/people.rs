@@ -11,7 +11,7 @@ use crate::k8s::{
 use crate::rng::{between, k8s_suffix, pick, poisson_count};
 use crate::schedule::DayCtx;
 use crate::sink::Sink;
-use crate::timefmt::{local, local_midnight, DAY, HOUR, MIN, MS, SEC};
+use crate::timefmt::{local, local_hours_in, HOUR, MIN, MS, SEC};
 use crate::vault::VaultCall;
 use crate::vault_ident::MountKind;
 use crate::world::{Human, Pod, World, APPS, ENVS, PROD, SYNCED_KEYS, UA_KUBECTL};
@@ -23,19 +23,14 @@ pub fn generate(ctx: &DayCtx<'_>, sink: &mut Sink) {
     ci(ctx, sink);
 }
 
-/// Local working days of one person whose 09:00 falls in this generated day: their 09:00 instants.
-fn workday_starts(ctx: &DayCtx<'_>, offset: i32) -> Vec<i64> {
-    let mut out = Vec::new();
-    let mut m = local_midnight(ctx.start, offset) - DAY;
-    while m < ctx.end + DAY {
-        let nine = m + 9 * HOUR;
-        let (weekday, _) = local(nine, offset);
-        if weekday < 5 && nine >= ctx.start && nine < ctx.end {
-            out.push(nine);
-        }
-        m += DAY;
-    }
-    out
+/// Local working days of one person whose 09:00 falls in this generated day: their 09:00
+/// instants, in their zone's time (a daylight-saving change moves them by an hour in UTC).
+pub fn workday_starts(ctx: &DayCtx<'_>, tz: &str) -> Vec<i64> {
+    local_hours_in(tz, 9, ctx.start, ctx.end)
+        .into_iter()
+        .filter(|(_, weekday)| *weekday < 5)
+        .map(|(t, _)| t)
+        .collect()
 }
 
 /// A session start between 09:00 and 17:15 local, rarer over lunch.
@@ -54,7 +49,7 @@ fn humans(ctx: &DayCtx<'_>, sink: &mut Sink, human: &Human) {
     let w = ctx.world;
     let team = &w.teams[human.team];
     let mut rng = ctx.rng(&format!("people.{}", human.name));
-    for nine in workday_starts(ctx, team.offset_minutes) {
+    for nine in workday_starts(ctx, team.timezone) {
         let close = nine + 9 * HOUR;
         let sessions = poisson_count(&mut rng, ctx.scaled(8.0)).max(1);
         let mut starts: Vec<i64> = (0..sessions)

@@ -7,12 +7,12 @@ use crate::options::GenerateOptions;
 use crate::rng::{between, sub_rng};
 use crate::schedule::{in_work_hours, DayCtx, ROTATION_HOURS};
 use crate::sink::Sink;
-use crate::stories::{k8s_attacks, mixed};
-use crate::timefmt::{local, DAY, HOUR, MIN};
+use crate::stories::{cloud, k8s_attacks, mixed};
+use crate::timefmt::{local, local_in, DAY, HOUR, MIN};
 use crate::world::{APPS, SYNCED_KEYS, TEAMS};
 
 /// Detection ids, in the order of the story catalogue.
-pub const DETECTIONS: [&str; 19] = [
+pub const DETECTIONS: [&str; 21] = [
     "k8s-secrets-list-cluster-wide",
     "bulk-secret-reads",
     "unknown-principal-secret-access",
@@ -32,6 +32,8 @@ pub const DETECTIONS: [&str; 19] = [
     "exec-reads-credential-files",
     "sa-token-minted",
     "helm-release-read-by-non-deployer",
+    "cloud-secret-store-enumerated",
+    "secret-shared-outside",
 ];
 
 /// One story scenario (some detections have several).
@@ -59,9 +61,11 @@ pub enum Kind {
     ExecToken,
     MintToken,
     HelmValues,
+    LeakedKey,
+    SharedOutside,
 }
 
-const ALL: [Kind; 22] = [
+const ALL: [Kind; 24] = [
     Kind::ListClusterWide,
     Kind::BulkReads,
     Kind::UnknownPrincipal,
@@ -84,6 +88,8 @@ const ALL: [Kind; 22] = [
     Kind::ExecToken,
     Kind::MintToken,
     Kind::HelmValues,
+    Kind::LeakedKey,
+    Kind::SharedOutside,
 ];
 
 /// When a story may happen.
@@ -106,6 +112,7 @@ fn window(kind: Kind) -> Window {
         Kind::ExecToken => Window::Work(1),
         Kind::MintToken => Window::Work(2),
         Kind::HelmValues => Window::Work(0),
+        Kind::SharedOutside => Window::Work(0),
         Kind::AuditTampering => Window::Work(1),
         Kind::SecretValues => Window::Work(0),
         Kind::RotationGap => Window::Rotation,
@@ -120,9 +127,9 @@ fn fits(w: Window, t: i64) -> bool {
             (HOUR..21 * HOUR).contains(&since)
         }
         Window::Work(team) => {
-            let offset = TEAMS[team].3;
-            let (_, since) = local(t, offset);
-            in_work_hours(t, offset) && (9 * HOUR + 30 * MIN..16 * HOUR + 30 * MIN).contains(&since)
+            let tz = TEAMS[team].2;
+            let (_, since) = local_in(t, tz);
+            in_work_hours(t, tz) && (9 * HOUR + 30 * MIN..16 * HOUR + 30 * MIN).contains(&since)
         }
         Window::Rotation => {
             let (weekday, since) = local(t, 0);
@@ -130,7 +137,7 @@ fn fits(w: Window, t: i64) -> bool {
                 && (ROTATION_HOURS.0 * HOUR + 30 * MIN..ROTATION_HOURS.1 * HOUR).contains(&since)
         }
         Window::BerlinWeekendNight => {
-            let (weekday, since) = local(t, TEAMS[0].3);
+            let (weekday, since) = local_in(t, TEAMS[0].2);
             weekday >= 5 && (2 * HOUR + 50 * MIN..3 * HOUR + 20 * MIN).contains(&since)
         }
     }
@@ -140,11 +147,11 @@ fn fits(w: Window, t: i64) -> bool {
 fn relaxed(w: Window, t: i64) -> bool {
     match w {
         Window::BerlinWeekendNight => {
-            let (_, since) = local(t, TEAMS[0].3);
+            let (_, since) = local_in(t, TEAMS[0].2);
             (2 * HOUR + 50 * MIN..3 * HOUR + 20 * MIN).contains(&since)
         }
         Window::Work(team) => {
-            let (_, since) = local(t, TEAMS[team].3);
+            let (_, since) = local_in(t, TEAMS[team].2);
             (9 * HOUR + 30 * MIN..16 * HOUR + 30 * MIN).contains(&since)
         }
         Window::Rotation => {
@@ -225,6 +232,8 @@ pub fn generate_day(ctx: &DayCtx<'_>, plan: &StoryPlan, sink: &mut Sink, out: &m
             Kind::ExecToken => k8s_attacks::exec_token(ctx, sink, &mut rng, t, out),
             Kind::MintToken => k8s_attacks::mint_token(ctx, sink, &mut rng, t, out),
             Kind::HelmValues => k8s_attacks::helm_values(ctx, sink, &mut rng, t, out),
+            Kind::LeakedKey => cloud::leaked_key(ctx, sink, &mut rng, t, out),
+            Kind::SharedOutside => cloud::shared_outside(ctx, sink, &mut rng, t, out),
             Kind::SecretValues => k8s_attacks::secret_values(ctx, sink, &mut rng, t, out),
             Kind::BreakGlassMasters => {
                 k8s_attacks::break_glass_masters(ctx, sink, &mut rng, t, out)

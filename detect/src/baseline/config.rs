@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 /// ipv6_prefix = 64
 /// max_principals = 1000000
 /// idle_days = 30
+/// roaming_oidc_providers = ["token.actions.githubusercontent.com", "gitlab.com", ...]
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -53,6 +54,14 @@ pub struct BaselineConfig {
     /// applies to every kind.
     #[serde(default = "default_skip_kinds")]
     pub skip_kinds: Vec<PrincipalKind>,
+    /// Hosts of OpenID Connect providers of hosted CI services. A cloud role session assumed
+    /// with a token of one of them (its `oidc-provider/<host>` group) runs on the vendor's
+    /// shared runners, whose addresses change with every job (GitHub: "About GitHub-hosted
+    /// runners", IP addresses; GitLab.com hosted runners; CircleCI; HCP Terraform; Bitbucket
+    /// Pipelines; Buildkite): a new source network is not news for such a principal, and
+    /// `new-source-for-principal` judges only its user agent. Matched as a prefix of the host.
+    #[serde(default = "default_roaming_oidc_providers")]
+    pub roaming_oidc_providers: Vec<String>,
     /// Source addresses are remembered per network of this prefix length (IPv4).
     #[serde(default = "default_ipv4_prefix")]
     pub ipv4_prefix: u8,
@@ -93,6 +102,18 @@ fn default_skip_kinds() -> Vec<PrincipalKind> {
         PrincipalKind::Anonymous,
     ]
 }
+fn default_roaming_oidc_providers() -> Vec<String> {
+    [
+        "token.actions.githubusercontent.com",
+        "gitlab.com",
+        "oidc.circleci.com",
+        "app.terraform.io",
+        "api.bitbucket.org",
+        "agent.buildkite.com",
+    ]
+    .map(String::from)
+    .to_vec()
+}
 fn default_ipv4_prefix() -> u8 {
     24
 }
@@ -120,6 +141,7 @@ impl Default for BaselineConfig {
             ipv6_prefix: default_ipv6_prefix(),
             max_principals: default_max_principals(),
             idle_days: default_idle_days(),
+            roaming_oidc_providers: default_roaming_oidc_providers(),
         }
     }
 }

@@ -78,6 +78,10 @@ pub struct BaselineDetector {
     /// a deploy pipeline's new workload, expected to read its own namespace's Secrets. Short-lived
     /// and not saved (a restart forgets at most a day of them).
     new_accounts: std::collections::HashMap<String, DateTime<Utc>>,
+    /// People the config names (members of `detect.context.teams`): never "unknown", whatever
+    /// the store saw (a person's first session in another cloud account is a new principal
+    /// name, not a stranger). The other detections judge them as anyone.
+    declared: std::collections::HashSet<String>,
 }
 
 /// How long a created service account counts as a new workload, and how many are remembered.
@@ -101,7 +105,13 @@ impl BaselineDetector {
             cfg: cfg.clone(),
             store,
             new_accounts: std::collections::HashMap::new(),
+            declared: std::collections::HashSet::new(),
         }
+    }
+
+    /// Names of people the config declares (team members): not reported as unknown.
+    pub fn declare_people<I: IntoIterator<Item = String>>(&mut self, names: I) {
+        self.declared.extend(names);
     }
 
     /// Continue from the state file at `path`, or start empty when there is none.
@@ -175,7 +185,8 @@ impl BaselineDetector {
                     *created <= ev.time
                         && ev.time - *created < chrono::Duration::hours(NEW_ACCOUNT_HOURS)
                 });
-        if unknown && !new_workload {
+        let declared = unknown && self.declared.contains(ev.principal.name.as_ref());
+        if unknown && !new_workload && !declared {
             if !skip {
                 out.push(self.unknown_principal(ev, p));
                 done.flags |= flag::UNKNOWN_ALERTED;
@@ -276,14 +287,18 @@ impl BaselineDetector {
         let mut what = vec![];
         let mut labels = vec![];
         let (v4, v6) = (self.cfg.ipv4_prefix, self.cfg.ipv6_prefix);
+        // Hosted CI runners have no address of their own: only their user agent is judged.
+        let network = f.network.filter(|_| !self.roams(ev));
+        // A person's tools change (the console's browser, the CLI, an SDK script, helm): a new
+        // user agent alone, from a network the person uses, is not news; with a new network
+        // it is told with it.
+        let network_novel = network.is_some_and(|t| p.is_novel(t));
+        let user_agent = f.user_agent.filter(|_| {
+            ev.principal.kind != secretwatch_ingest::PrincipalKind::Human || network_novel
+        });
         let facets = [
-            (f.network, TermKind::Network, "source network", "networks"),
-            (
-                f.user_agent,
-                TermKind::UserAgent,
-                "user agent",
-                "user agents",
-            ),
+            (network, TermKind::Network, "source network", "networks"),
+            (user_agent, TermKind::UserAgent, "user agent", "user agents"),
         ];
         for (i, (term, kind, name, plural)) in facets.into_iter().enumerate() {
             let Some(t) = term.filter(|&t| p.is_novel(t)) else {
@@ -329,6 +344,19 @@ impl BaselineDetector {
             reason,
             &tags(ev.source),
         ))
+    }
+
+    /// The principal is a cloud session assumed through a hosted CI service's identity
+    /// provider ([`BaselineConfig::roaming_oidc_providers`]).
+    fn roams(&self, ev: &AccessEvent<'_>) -> bool {
+        ev.principal.groups.iter().any(|g| {
+            g.split_once(":oidc-provider/").is_some_and(|(_, host)| {
+                self.cfg
+                    .roaming_oidc_providers
+                    .iter()
+                    .any(|p| !p.is_empty() && host.starts_with(p.as_str()))
+            })
+        })
     }
 
     fn unusual_hour(&self, ev: &AccessEvent<'_>, p: &Profile, f: &Facts) -> Option<Alert> {

@@ -603,3 +603,115 @@ fn idle_principals_are_forgotten_and_the_store_is_bounded() {
     assert!(st.get(key("sa-199")).is_some());
     assert!(st.get(key("sa-0")).is_none() && st.get(key(SA.user)).is_none());
 }
+
+#[test]
+fn a_persons_new_tool_alone_is_not_news_but_with_a_new_network_it_is_told() {
+    let mut s = Sim::new(&cfg());
+    let alice = SA
+        .user("oidc:alice@example.com")
+        .ua("kubectl/v1.31.2")
+        .ip("203.0.113.21");
+    s.hourly(alice, 0, 8);
+    // helm (or the console, or a script) from her usual network: quiet.
+    assert!(s.send(alice.ua("Helm/3.16.2"), at(8, 10, 0)).is_empty());
+    // A new network: reported, and the new tool with it.
+    let a = s.send(
+        alice.ua("python-requests/2.32.3").ip("185.220.101.47"),
+        at(8, 10, 5),
+    );
+    assert_eq!(a.len(), 1, "{a:#?}");
+    assert!(
+        a[0].reason
+            .contains("source network 185.220.101.0/24 is new"),
+        "{}",
+        a[0].reason
+    );
+    assert!(
+        a[0].reason.contains("user agent python-requests/2 is new"),
+        "{}",
+        a[0].reason
+    );
+    // A workload's new tool alone still is (a mounted token used with curl).
+    s.hourly(SA, 0, 8);
+    assert_eq!(s.send(SA.ua("curl/8.5.0"), at(8, 11, 0)).len(), 1);
+}
+
+/// A CloudTrail `GetSecretValue` by a web-identity role session.
+fn trail_read(
+    det: &mut BaselineDetector,
+    n: u64,
+    t: DateTime<Utc>,
+    provider: &str,
+    ip: &str,
+    ua: &str,
+) -> Vec<Alert> {
+    let time = t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let line = format!(
+        r#"{{"eventVersion":"1.09","userIdentity":{{"type":"AssumedRole","principalId":"AROAEXAMPLE:GitHubActions","arn":"arn:aws:sts::111122223333:assumed-role/deploy/GitHubActions","accountId":"111122223333","accessKeyId":"ASIAEXAMPLE","sessionContext":{{"sessionIssuer":{{"type":"Role","principalId":"AROAEXAMPLE","arn":"arn:aws:iam::111122223333:role/deploy","accountId":"111122223333","userName":"deploy"}},"webIdFederationData":{{"federatedProvider":"arn:aws:iam::111122223333:oidc-provider/{provider}","attributes":{{}}}},"attributes":{{"creationDate":"{time}","mfaAuthenticated":"false"}}}}}},"eventTime":"{time}","eventSource":"secretsmanager.amazonaws.com","eventName":"GetSecretValue","awsRegion":"eu-west-1","sourceIPAddress":"{ip}","userAgent":"{ua}","requestParameters":{{"secretId":"prod/app/db"}},"responseElements":null,"eventID":"ct-{n}","eventType":"AwsApiCall","recipientAccountId":"111122223333"}}"#
+    );
+    let mut parser = RecordParser::new(&OPTS, Format::Auto);
+    let mut out = vec![];
+    parser.parse(&line, &mut |p| match p {
+        Parsed::Event(e) => det.on_event(&e, &mut out),
+        other => panic!("{other:?}: {line}"),
+    });
+    out
+}
+
+#[test]
+fn a_hosted_ci_session_is_judged_by_its_tool_not_its_address() {
+    const TF: &str = "APN/1.0 HashiCorp/1.0 Terraform/1.9.8";
+    for (provider, roams) in [
+        ("token.actions.githubusercontent.com", true),
+        ("oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLE", false),
+    ] {
+        let mut det = detector(&cfg());
+        let mut n = 0;
+        // Every night from another runner address, as hosted runners are.
+        let mut alerts = vec![];
+        for day in 0..14 {
+            n += 1;
+            let ip = format!("20.{}.{}.9", 40 + day, 7 * day);
+            alerts.extend(trail_read(&mut det, n, at(day, 2, 0), provider, &ip, TF));
+        }
+        if roams {
+            assert!(alerts.is_empty(), "{provider}: {alerts:#?}");
+            // Its token used with another tool still is news.
+            let a = trail_read(
+                &mut det,
+                99,
+                at(14, 2, 0),
+                provider,
+                "20.99.1.9",
+                "curl/8.5.0",
+            );
+            assert_eq!(a.len(), 1, "{a:#?}");
+            assert!(
+                a[0].reason.contains("user agent curl/8 is new"),
+                "{}",
+                a[0].reason
+            );
+            assert!(!a[0].reason.contains("source network"), "{}", a[0].reason);
+        } else {
+            // A cluster's workload identity from a new network every night: each is reported.
+            assert_eq!(alerts.len(), 14 - 7, "{provider}: {alerts:#?}");
+        }
+    }
+}
+
+#[test]
+fn people_the_config_names_are_never_unknown() {
+    let mut s = Sim::new(&cfg());
+    s.det.declare_people(["oidc:zoe@example.com".to_string()]);
+    s.hourly(SA, 0, 8);
+    // A team member's first secret read after learning: not an unknown principal.
+    let zoe = SA
+        .user("oidc:zoe@example.com")
+        .ip("203.0.113.40")
+        .ua("kubectl/v1.31.2");
+    assert!(s.send(zoe, at(8, 10, 0)).is_empty());
+    // Someone nobody named still is.
+    let a = s.send(zoe.user("oidc:mallory@example.com"), at(8, 10, 5));
+    assert_eq!(a.len(), 1, "{a:#?}");
+    assert_eq!(a[0].rule, UNKNOWN_PRINCIPAL);
+}

@@ -118,7 +118,11 @@ fn sample_stories_are_found_and_benign_traffic_is_quiet() {
         .collect();
     let ids = |v: &Value| -> HashSet<String> { strings(&v["event_ids"]).into_iter().collect() };
 
-    let events = read_events(&["k8s-audit.jsonl.gz", "vault-audit.jsonl.gz"]);
+    let events = read_events(&[
+        "k8s-audit.jsonl.gz",
+        "vault-audit.jsonl.gz",
+        "cloudtrail.jsonl.gz",
+    ]);
     let mut engine = Engine::with_detectors(detectors(&cfg).unwrap());
     assert_eq!(engine.rules(), OURS);
     let mut alerts: Vec<Alert> = vec![];

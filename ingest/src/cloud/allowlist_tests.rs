@@ -147,3 +147,25 @@ fn cloud_logging_configuration_is_kept_and_log_reads_are_not() {
     let (evs, skipped) = parse(&entry("LoggingServiceV2.ListLogEntries", "projects/p1"));
     assert_eq!((evs.len(), skipped), (0, 1));
 }
+
+#[test]
+fn secret_names_from_arns() {
+    use super::cloudtrail::secret_name_of_arn as name;
+    let arn = "arn:aws:secretsmanager:eu-west-1:111122223333:secret:";
+    assert_eq!(name(&format!("{arn}prod/db-AbC12z")), Some("prod/db"));
+    // A partial ARN (no suffix), a name ending in a shorter or longer tail, other partitions.
+    assert_eq!(name(&format!("{arn}prod/db")), Some("prod/db"));
+    assert_eq!(name(&format!("{arn}prod/web-api")), Some("prod/web-api"));
+    assert_eq!(
+        name(&format!("{arn}prod/web-backend")),
+        Some("prod/web-backend")
+    );
+    assert_eq!(
+        name("arn:aws-cn:secretsmanager:cn-north-1:111122223333:secret:x-Q1w2E3"),
+        Some("x")
+    );
+    // Not a secret's ARN, or no name at all.
+    assert_eq!(name("prod/db-AbC12z"), None);
+    assert_eq!(name("arn:aws:ssm:eu-west-1:111122223333:parameter/x"), None);
+    assert_eq!(name(&format!("{arn}-AbC12z")), Some("-AbC12z"));
+}

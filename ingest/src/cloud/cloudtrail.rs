@@ -326,6 +326,29 @@ pub fn is_aws_root(principal_name: &str) -> bool {
         && principal_name.contains(":iam::")
 }
 
+/// The secret's name in a Secrets Manager ARN: `arn:aws:secretsmanager:<region>:<account>:
+/// secret:<name>-<6 random characters>` -> `<name>`. Secrets Manager appends a hyphen and six
+/// characters to every secret's ARN (Secrets Manager User Guide, "Secret ARN"; "Find secrets
+/// in AWS Secrets Manager": a partial ARN leaves them out), so callers that pass the ARN
+/// (rotation Lambdas, Terraform) and callers that pass the name (SDK clients, external-secrets)
+/// name one secret. A partial ARN (no suffix) gives its name as it is. `None` if `id` is not an
+/// ARN of a secret.
+pub fn secret_name_of_arn(id: &str) -> Option<&str> {
+    secret_arn_scope(id)?;
+    let name = id.splitn(7, ':').nth(6)?;
+    let stripped = match name.rsplit_once('-') {
+        Some((base, tail))
+            if !base.is_empty()
+                && tail.len() == 6
+                && tail.bytes().all(|b| b.is_ascii_alphanumeric()) =>
+        {
+            base
+        }
+        _ => name,
+    };
+    (!stripped.is_empty()).then_some(stripped)
+}
+
 /// `arn:aws:secretsmanager:<region>:<account>:secret:<name>` -> (region, account).
 fn secret_arn_scope(id: &str) -> Option<(&str, &str)> {
     let mut parts = id.splitn(7, ':');
@@ -393,20 +416,20 @@ fn principal_of<'a>(id: Option<RawIdentity<'a>>, console: bool) -> Principal<'a>
         }
         Some("AssumedRole") | Some("Role") => {
             let ctx = id.session_context;
-            let (role_arn, role_name, web, source_identity) = match ctx {
+            let (role_arn, role_name, provider, source_identity) = match ctx {
                 Some(c) => {
                     let (ra, rn) = c
                         .session_issuer
                         .map(|i| (cow(i.arn), cow(i.user_name)))
                         .unwrap_or((None, None));
-                    let web = c
+                    let provider = c
                         .web_id_federation_data
-                        .and_then(|w| cow(w.federated_provider))
-                        .is_some();
-                    (ra, rn, web, cow(c.source_identity))
+                        .and_then(|w| cow(w.federated_provider));
+                    (ra, rn, provider, cow(c.source_identity))
                 }
-                None => (None, None, false, None),
+                None => (None, None, None, None),
             };
+            let web = provider.is_some();
             let session = arn
                 .as_deref()
                 .and_then(|a| a.rsplit('/').next())
@@ -418,7 +441,10 @@ fn principal_of<'a>(id: Option<RawIdentity<'a>>, console: bool) -> Principal<'a>
                     || console
                     || session.contains('@')
                     || source_identity.is_some());
-            let groups: StrList<'a> = role_arn.clone().into_iter().collect();
+            // The role, and the identity provider a web-identity session came through
+            // (`arn:aws:iam::<account>:oidc-provider/<host>`: a cluster's IRSA issuer, GitHub
+            // Actions...), so rules and baselines can tell where the session's token came from.
+            let groups: StrList<'a> = role_arn.clone().into_iter().chain(provider).collect();
             if person {
                 let name = arn.or(role_arn).unwrap_or(Cow::Borrowed("(unknown role)"));
                 with(name, PrincipalKind::Human, uid, groups)
@@ -640,7 +666,10 @@ fn record<'a>(
             target: Target {
                 store: Cow::Owned(store),
                 namespace: account.map(Cow::Owned),
-                name: secret.clone(),
+                name: match secret.as_deref().and_then(secret_name_of_arn) {
+                    Some(n) => Some(Cow::Owned(n.to_string())),
+                    None => secret.clone(),
+                },
                 resource: Some(Cow::Borrowed(resource)),
                 subresource: None,
                 group: None,
