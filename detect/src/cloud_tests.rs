@@ -192,6 +192,47 @@ fn unknown_principal_after_the_learning_period() {
 }
 
 #[test]
+fn a_named_team_member_is_neither_unknown_nor_a_first_cloud_reader() {
+    let mut cfg = DetectConfig::default();
+    let mut team = TeamConfig::new("sre", "Europe/Berlin", &[]);
+    for cloud in CLOUDS {
+        team.members.push(principal(cloud, "alice"));
+    }
+    cfg.context.teams.push(team);
+    for cloud in CLOUDS {
+        let start = Utc.with_ymd_and_hms(2026, 11, 2, 0, 0, 0).unwrap();
+        let mut lines: Vec<String> = (0..33)
+            .map(|i| record(cloud, "app", Op::Read, "db", start + Duration::hours(6 * i)))
+            .collect();
+        // After both learning periods, a named person and a stranger read for the first time.
+        let then = start + Duration::hours(6 * 32 + 1);
+        lines.push(record(cloud, "alice", Op::Read, "db", then));
+        lines.push(record(
+            cloud,
+            "mallory",
+            Op::Read,
+            "db",
+            then + Duration::minutes(5),
+        ));
+        let alerts = run(&cfg, &lines);
+        for rule in [
+            "unknown-principal-secret-access",
+            "cloud-secret-store-first-read",
+        ] {
+            let who: Vec<_> = of(&alerts, rule)
+                .iter()
+                .map(|a| a.principal.clone())
+                .collect();
+            assert_eq!(
+                who,
+                [principal(cloud, "mallory")],
+                "{cloud:?} {rule}: {alerts:#?}"
+            );
+        }
+    }
+}
+
+#[test]
 fn off_hours_reads_of_production_cloud_secrets() {
     let mut cfg = DetectConfig::default();
     for store in [ACCOUNT, "contoso-prod-kv", "acme-prod"] {

@@ -114,6 +114,15 @@ pub fn reference_lists(cfg: &DetectConfig) -> ReferenceLists {
             cfg.context.multi_namespace_readers.clone(),
         ),
         ("bulk_readers".into(), cfg.bulk_readers.clone()),
+        // Every member of `detect.context.teams`: the people the config names.
+        (
+            "team_members".into(),
+            cfg.context
+                .teams
+                .iter()
+                .flat_map(|t| t.members.iter().cloned())
+                .collect(),
+        ),
     ])
 }
 
@@ -236,6 +245,7 @@ impl Engine {
             )?,
             None => crate::baseline::detector(&cfg.baseline),
         };
+        baseline.set_cluster_networks(cfg.context.cluster_cidrs.clone());
         baseline.declare_people(
             cfg.context
                 .teams

@@ -82,6 +82,11 @@ pub struct BaselineDetector {
     /// the store saw (a person's first session in another cloud account is a new principal
     /// name, not a stranger). The other detections judge them as anyone.
     declared: std::collections::HashSet<String>,
+    /// The cluster's own networks (`detect.context.cluster_cidrs`): one network as far as
+    /// `new-source-for-principal` is concerned. Pods move between nodes and get addresses from
+    /// each node's range; a token used from outside them is still new (and
+    /// `sa-token-outside-cluster`'s).
+    cluster_networks: Vec<ipnet::IpNet>,
 }
 
 /// How long a created service account counts as a new workload, and how many are remembered.
@@ -106,7 +111,21 @@ impl BaselineDetector {
             store,
             new_accounts: std::collections::HashMap::new(),
             declared: std::collections::HashSet::new(),
+            cluster_networks: Vec::new(),
         }
+    }
+
+    /// The cluster's networks: addresses in them are never a new source.
+    pub fn set_cluster_networks(&mut self, nets: Vec<ipnet::IpNet>) {
+        self.cluster_networks = nets;
+    }
+
+    fn in_cluster(&self, ip: &str) -> bool {
+        !self.cluster_networks.is_empty()
+            && ip
+                .trim()
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|a| self.cluster_networks.iter().any(|n| n.contains(&a)))
     }
 
     /// Names of people the config declares (team members): not reported as unknown.
@@ -142,6 +161,7 @@ impl BaselineDetector {
             network: ev
                 .source_ips
                 .first()
+                .filter(|ip| !self.in_cluster(ip))
                 .map(|ip| network_term(ip, self.cfg.ipv4_prefix, self.cfg.ipv6_prefix)),
             user_agent: ev
                 .user_agent

@@ -715,3 +715,28 @@ fn people_the_config_names_are_never_unknown() {
     assert_eq!(a.len(), 1, "{a:#?}");
     assert_eq!(a[0].rule, UNKNOWN_PRINCIPAL);
 }
+
+#[test]
+fn a_pod_moving_between_nodes_is_not_a_new_source() {
+    let mut s = Sim::new(&cfg());
+    s.det.set_cluster_networks(vec![
+        "10.42.0.0/16".parse().unwrap(),
+        "10.0.0.0/24".parse().unwrap(),
+    ]);
+    s.hourly(SA, 0, 8);
+    // Rescheduled onto other nodes: addresses from their pod ranges, or a host-network pod.
+    assert!(s.send(SA.ip("10.42.5.31"), at(8, 9, 0)).is_empty());
+    assert!(s.send(SA.ip("10.0.0.14"), at(8, 9, 1)).is_empty());
+    // The same token from outside the cluster still is new.
+    let a = s.send(SA.ip("203.0.113.9"), at(8, 9, 2));
+    assert_eq!(a.len(), 1, "{a:#?}");
+    assert!(
+        a[0].reason.contains("source network 203.0.113.0/24 is new"),
+        "{}",
+        a[0].reason
+    );
+    // Without the cluster's networks configured, another node's range is a new network.
+    let mut plain = Sim::new(&cfg());
+    plain.hourly(SA, 0, 8);
+    assert_eq!(plain.send(SA.ip("10.42.5.31"), at(8, 9, 0)).len(), 1);
+}
