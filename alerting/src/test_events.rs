@@ -33,6 +33,7 @@ pub fn access() -> AccessEvent<'static> {
                 name: "admin".into(),
                 groups: list(&["system:masters"]),
             })),
+            node: None,
         },
         source_ips: list(&["10.1.2.3", "not-an-ip"]),
         user_agent: Some("kubectl/v1.31.0".into()),
@@ -77,6 +78,7 @@ pub fn vault_access() -> AccessEvent<'static> {
             ..VaultIdentity::default()
         })),
         acting_as: None,
+        node: None,
     };
     ev.source_ips = list(&["2001:db8::7"]);
     ev.raw_action = "read".into();

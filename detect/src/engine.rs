@@ -261,6 +261,7 @@ impl Engine {
             Box::new(AnonymousSecretAccess::new(cfg)),
             Box::new(SecretValuesInAuditLog::new()),
             Box::new(SecretSharedOutside::new(cfg)),
+            Box::new(crate::builtin::PodTokenOffCluster::new(cfg)),
         ];
         detectors.extend(crate::context::detectors(&cfg.context)?);
         let mut engine = Engine::with_detectors(detectors);

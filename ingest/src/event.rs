@@ -201,6 +201,11 @@ pub struct Principal<'a> {
     /// Set when this principal acted as someone else (Kubernetes impersonation).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub acting_as: Option<Box<Impersonation<'a>>>,
+    /// The node a pod-bound service-account token was issued for: Kubernetes `user.extra`
+    /// `authentication.kubernetes.io/node-name` (set by the API server for tokens bound to a
+    /// pod, `pkg/serviceaccount/claims.go`; Kubernetes 1.30 and later).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node: Option<Cow<'a, str>>,
 }
 
 impl Principal<'_> {
@@ -390,6 +395,7 @@ impl<'a> Principal<'a> {
             namespace: None,
             vault: None,
             acting_as: None,
+            node: None,
         }
     }
 
@@ -418,6 +424,7 @@ impl<'a> Principal<'a> {
                     groups: own_list(a.groups),
                 })
             }),
+            node: own_opt(self.node),
         }
     }
 }

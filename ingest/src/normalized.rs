@@ -55,6 +55,7 @@ struct PrincipalJson {
     namespace: Option<String>,
     vault: Option<VaultJson>,
     acting_as: Option<ImpersonationJson>,
+    node: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -149,6 +150,7 @@ pub fn parse_event(text: &str, raw_max_bytes: usize) -> Result<AccessEvent<'stat
                     groups: list(a.groups),
                 })
             }),
+            node: cow(p.node),
         },
         source_ips: list(e.source_ips),
         user_agent: cow(e.user_agent),

@@ -6,7 +6,7 @@
 //! secret that never reached its Kubernetes Secret.
 
 mod build;
-mod common;
+pub(crate) mod common;
 pub mod config;
 mod cross_environment;
 mod cross_namespace;

@@ -20,6 +20,7 @@ fn ev(verb: &str, ns: &str, name: &str, code: u16, minute: u32, who: &str) -> Ac
             namespace: None,
             vault: None,
             acting_as: None,
+            node: None,
         },
         source_ips: Default::default(),
         user_agent: None,

@@ -374,6 +374,7 @@ fn principal_of<'a>(id: Option<RawIdentity<'a>>, console: bool) -> Principal<'a>
         namespace: None,
         vault: None,
         acting_as: None,
+        node: None,
     };
     let Some(id) = id else {
         return unknown(Cow::Borrowed("(unknown)"), PrincipalKind::Unknown);
@@ -391,6 +392,7 @@ fn principal_of<'a>(id: Option<RawIdentity<'a>>, console: bool) -> Principal<'a>
             namespace: None,
             vault: None,
             acting_as: None,
+            node: None,
         };
     match kind.as_deref() {
         Some("Root") => {

@@ -311,6 +311,7 @@ fn principal_of(auth: Option<RawAuthentication<'_>>) -> Principal<'_> {
         namespace: None,
         vault: None,
         acting_as,
+        node: None,
     }
 }
 

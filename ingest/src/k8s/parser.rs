@@ -31,6 +31,15 @@ struct RawUser<'a> {
     uid: Option<Str<'a>>,
     #[serde(borrow, default)]
     groups: SmallVec<[Str<'a>; 4]>,
+    #[serde(borrow)]
+    extra: Option<RawExtra<'a>>,
+}
+
+/// The claims of a pod-bound token the API server puts in `user.extra`.
+#[derive(Deserialize)]
+struct RawExtra<'a> {
+    #[serde(borrow, rename = "authentication.kubernetes.io/node-name", default)]
+    node_name: SmallVec<[Str<'a>; 1]>,
 }
 
 #[derive(Deserialize)]
@@ -279,12 +288,21 @@ fn parse_event_at<'a>(
         .or_else(|| cow(status_message))
         .or_else(|| cow(status_reason));
 
-    let (username, uid, groups) = match raw.user {
-        Some(u) if !u.username.as_str().is_empty() => {
-            (u.username.into_cow(), cow(u.uid), list(u.groups))
+    let (username, uid, groups, node) = match raw.user {
+        Some(u) => {
+            let node = u
+                .extra
+                .and_then(|e| e.node_name.into_iter().next())
+                .map(Str::into_cow)
+                .filter(|n| !n.is_empty());
+            let name = if u.username.as_str().is_empty() {
+                Cow::Borrowed("(unknown)")
+            } else {
+                u.username.into_cow()
+            };
+            (name, cow(u.uid), list(u.groups), node)
         }
-        Some(u) => (Cow::Borrowed("(unknown)"), cow(u.uid), list(u.groups)),
-        None => (Cow::Borrowed("(unknown)"), None, StrList::new()),
+        None => (Cow::Borrowed("(unknown)"), None, StrList::new(), None),
     };
     let (kind, sa_ns) = classify_username(&username);
     let namespace = sa_ns.map(|ns| match &username {
@@ -309,6 +327,7 @@ fn parse_event_at<'a>(
         namespace,
         vault: None,
         acting_as,
+        node,
     };
 
     let target = match raw.object_ref {
@@ -513,6 +532,24 @@ mod tests {
         let imp = e.principal.acting_as.as_ref().unwrap();
         assert_eq!(imp.name, "bob");
         assert_eq!(e.effective_principal(), "bob");
+    }
+
+    #[test]
+    fn the_node_a_pod_bound_token_was_issued_for() {
+        // The claims kube-apiserver puts in user.extra for a pod-bound token.
+        let text = GET_SECRET.replace(
+            r#""groups":["#,
+            r#""extra":{"authentication.kubernetes.io/credential-id":["JTI=7c0e"],"authentication.kubernetes.io/node-name":["node-3"],"authentication.kubernetes.io/node-uid":["u1"],"authentication.kubernetes.io/pod-name":["web-1"],"authentication.kubernetes.io/pod-uid":["u2"]},"groups":["#,
+        );
+        assert_ne!(text, GET_SECRET);
+        assert_eq!(ev(&text).principal.node.as_deref(), Some("node-3"));
+        // No claims (a legacy or a person's token), or an empty list: no node.
+        assert_eq!(ev(GET_SECRET).principal.node, None);
+        let empty = GET_SECRET.replace(
+            r#""groups":["#,
+            r#""extra":{"authentication.kubernetes.io/node-name":[]},"groups":["#,
+        );
+        assert_eq!(ev(&empty).principal.node, None);
     }
 
     #[test]

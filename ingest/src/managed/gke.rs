@@ -198,6 +198,7 @@ pub(crate) fn event<'a>(
             namespace,
             vault: None,
             acting_as: None,
+            node: None,
         },
         source_ips: ip_only(ip).into_iter().collect(),
         user_agent: ua,

@@ -397,6 +397,7 @@ fn principal_of(auth: Option<RawAuth<'_>>) -> Principal<'_> {
             namespace: None,
             vault: None,
             acting_as: None,
+            node: None,
         };
     };
     let mut policies: StrList = a.policies.into_iter().map(Str::into_cow).collect();
@@ -477,6 +478,7 @@ fn principal_of(auth: Option<RawAuth<'_>>) -> Principal<'_> {
             service_account,
         })),
         acting_as: None,
+        node: None,
     }
 }
 
