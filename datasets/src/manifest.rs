@@ -24,7 +24,7 @@ pub struct Counts {
     pub labels: u64,
 }
 
-const SYSTEM_NAMESPACES: [&str; 8] = [
+const SYSTEM_NAMESPACES: [&str; 9] = [
     "kube-system",
     "kube-public",
     "kube-node-lease",
@@ -33,6 +33,7 @@ const SYSTEM_NAMESPACES: [&str; 8] = [
     "ci",
     "monitoring",
     "cert-manager",
+    "velero",
 ];
 
 pub fn build(
@@ -212,7 +213,7 @@ fn world(w: &World, rotations: &Rotations, start: i64) -> Value {
             v
         })
         .collect();
-    let platform_pods: Vec<Value> = [&w.prometheus, &w.rbac_proxy, &w.cert_manager, &w.external_secrets, &w.build_bot, &w.runner]
+    let platform_pods: Vec<Value> = [&w.prometheus, &w.rbac_proxy, &w.cert_manager, &w.external_secrets, &w.build_bot, &w.runner, &w.velero]
         .iter()
         .map(|p| json!({"kubernetes_user": p.principal.username, "namespace": p.namespace, "pod": p.name, "ip": p.ip}))
         .collect();

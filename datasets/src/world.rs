@@ -56,6 +56,7 @@ pub const UA_KUBECTL_MAC: &str = "kubectl/v1.31.1 (darwin/arm64) kubernetes/948a
 pub const UA_HELM: &str = "Helm/3.16.2";
 pub const UA_RUNNER: &str = "gitlab-runner 17.5.2 (17-5-stable; go1.22.7; linux/amd64)";
 pub const UA_GO: &str = "Go-http-client/2.0";
+pub const UA_VELERO: &str = "velero/v1.15.2 (linux/amd64) 804d73c4f2349e0e3a2a4a5e4f7c4b1d0e9a8b7c";
 
 #[derive(Debug, Clone)]
 pub struct Node {
@@ -132,6 +133,8 @@ pub struct World {
     pub prometheus: Pod,
     pub rbac_proxy: Pod,
     pub cert_manager: Pod,
+    /// Velero's server (Helm chart: ServiceAccount `velero-server` in `velero`).
+    pub velero: Pod,
     pub external_secrets: Pod,
     pub build_bot: Pod,
     pub runner: Pod,
@@ -617,7 +620,17 @@ impl World {
                 }
             }
         }
+        // Its own stream, after every other pod: adding it shifts nothing above.
+        let velero = platform(
+            &mut sub_rng(seed, "world.velero", 0),
+            &mut alloc,
+            "velero",
+            "velero-server",
+            2,
+            UA_VELERO,
+        );
         World {
+            velero,
             salt,
             nodes,
             kcm,

@@ -13,7 +13,7 @@ use crate::principal::Principal;
 use crate::rng::{between, periodic, pick, poisson};
 use crate::schedule::DayCtx;
 use crate::sink::Sink;
-use crate::timefmt::{MIN, MS, SEC};
+use crate::timefmt::{HOUR, MIN, MS, SEC};
 use crate::world::{APPS, ENVS};
 
 pub fn generate(ctx: &DayCtx<'_>, sink: &mut Sink) {
@@ -23,6 +23,48 @@ pub fn generate(ctx: &DayCtx<'_>, sink: &mut Sink) {
     monitoring(ctx, sink);
     probes(ctx, sink);
     controllers(ctx, sink);
+    velero(ctx, sink);
+}
+
+/// Velero's nightly Schedule (`0 1 * * *`): a Backup of every namespace lists each resource
+/// type across the cluster through a pager (`--client-page-size`, default 500) — Secrets
+/// included, the bodies go to the object store — and the Kopia repository's password Secret
+/// is read to open the repository (vmware-tanzu/velero `pkg/backup/item_collector.go`,
+/// `pkg/repository/keys`). Its informers watch its own CRDs. The Helm chart binds the server to
+/// cluster-admin (see the catalogue's velero entry).
+fn velero(ctx: &DayCtx<'_>, sink: &mut Sink) {
+    let w = ctx.world;
+    let mut rng = ctx.rng("platform.velero");
+    let v = &w.velero.principal;
+    let mut t = ctx.start + HOUR + between(&mut rng, 0, 20 * SEC);
+    emit(
+        sink,
+        &mut rng,
+        Req::on(
+            v,
+            t,
+            "get",
+            &SECRETS,
+            Some("velero"),
+            Some("velero-repo-credentials"),
+        ),
+    );
+    for res in [
+        NAMESPACES,
+        SERVICEACCOUNTS,
+        CONFIGMAPS,
+        SECRETS,
+        PODS,
+        DEPLOYMENTS,
+        REPLICASETS,
+    ] {
+        t += between(&mut rng, 200 * MS, 3 * SEC);
+        emit(
+            sink,
+            &mut rng,
+            Req::on(v, t, "list", &res, None, None).query("limit=500"),
+        );
+    }
 }
 
 /// TokenRequests (`create serviceaccounts/token`): each kubelet refreshes the projected token of
