@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 /// min_hours_for_volume = 24
 /// volume_p_value = 1e-6
 /// volume_min_reads = 20
+/// new_secrets_min = 10
 /// unusual_hour_min_slots = 8
 /// unusual_hour_min_hours_per_slot = 2.0
 /// skip_kinds = ["node", "system_component", "anonymous"]
@@ -39,6 +40,10 @@ pub struct BaselineConfig {
     /// ... and at least this many secrets were read in the hour.
     #[serde(default = "default_volume_min_reads")]
     pub volume_min_reads: u32,
+    /// `new-secrets-for-principal` fires when an established principal reads this many
+    /// secrets it never read before within one hour (0 turns it off).
+    #[serde(default = "default_new_secrets_min")]
+    pub new_secrets_min: u32,
     /// `unusual-hour-for-principal` applies once the principal was active in at least this many
     /// distinct hour slots (hours of the week; hours of the day during its first week).
     #[serde(default = "default_unusual_hour_min_slots")]
@@ -89,6 +94,9 @@ fn default_volume_p_value() -> f64 {
 fn default_volume_min_reads() -> u32 {
     20
 }
+fn default_new_secrets_min() -> u32 {
+    10
+}
 fn default_unusual_hour_min_slots() -> u32 {
     8
 }
@@ -134,6 +142,7 @@ impl Default for BaselineConfig {
             min_hours_for_volume: default_min_hours_for_volume(),
             volume_p_value: default_volume_p_value(),
             volume_min_reads: default_volume_min_reads(),
+            new_secrets_min: default_new_secrets_min(),
             unusual_hour_min_slots: default_unusual_hour_min_slots(),
             unusual_hour_min_hours_per_slot: default_unusual_hour_min_hours_per_slot(),
             skip_kinds: default_skip_kinds(),

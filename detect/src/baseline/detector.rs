@@ -53,14 +53,21 @@ pub const NEW_SOURCE: &str = "new-source-for-principal";
 pub const UNUSUAL_HOUR: &str = "unusual-hour-for-principal";
 pub const VOLUME: &str = "secret-read-volume-anomaly";
 pub const PAIR_VOLUME: &str = "per-secret-read-volume-anomaly";
+pub const NEW_SECRETS: &str = "new-secrets-for-principal";
 /// Every rule id the baseline detector reports.
-pub const RULES: [&str; 5] = [
+pub const RULES: [&str; 6] = [
     UNKNOWN_PRINCIPAL,
     NEW_SOURCE,
     UNUSUAL_HOUR,
     VOLUME,
     PAIR_VOLUME,
+    NEW_SECRETS,
 ];
+
+/// A Helm release Secret (`sh.helm.release.v1.<release>.v<N>`).
+fn is_helm_release(name: Option<&str>) -> bool {
+    name.is_some_and(|n| n.starts_with("sh.helm.release.v1."))
+}
 
 /// The baseline detections with a fresh store.
 /// The state file's name inside a state directory.
@@ -172,7 +179,13 @@ impl BaselineDetector {
                 .namespace
                 .as_deref()
                 .map(|ns| namespace_term(&t.store, ns)),
-            secret: if t.is_secret { secret_term(ev) } else { None },
+            // Helm's release Secrets are versioned bookkeeping (a new name at every upgrade):
+            // neither a secret the principal "knows" nor one it never read.
+            secret: if t.is_secret && !is_helm_release(t.name.as_deref()) {
+                secret_term(ev)
+            } else {
+                None
+            },
             secret_access: t.is_secret,
             read: t.is_secret
                 && matches!(ev.action, Action::Read | Action::List)
@@ -224,6 +237,11 @@ impl BaselineDetector {
                     out.push(a);
                     done.flags |= flag::HOUR_ALERTED;
                 }
+            }
+        }
+        if !skip && learned && f.read {
+            if let Some(a) = self.new_secrets(ev, p, f) {
+                out.push(a);
             }
         }
         let volume_alerted = p.has(flag::VOLUME_ALERTED) && p.cur_hour == f.hour;
@@ -417,6 +435,55 @@ impl BaselineDetector {
             UNUSUAL_HOUR,
             Severity::Low,
             "Secret access at an unusual hour for this principal",
+            &group(ev, ""),
+            window_start(ev.time, 60),
+            ev,
+            reason,
+            &tags(ev.source),
+        ))
+    }
+
+    /// `new-secrets-for-principal`: an established reader (past its learning, with
+    /// `min_hours_for_volume` active hours) reads its `new_secrets_min`-th secret never read
+    /// before within one hour. Periodic readers (a sync operator, a nightly plan, a backup)
+    /// read the same set again and again; their token used to harvest more is this, even when
+    /// its bulk reads are known and the hour's volume is not unusual. Once per hour (the count
+    /// crosses the threshold once).
+    fn new_secrets(&self, ev: &AccessEvent<'_>, p: &Profile, f: &Facts) -> Option<Alert> {
+        let novel = f.secret.is_some_and(|t| !p.terms.contains(t));
+        if !novel || self.cfg.new_secrets_min == 0 {
+            return None;
+        }
+        let stats = p.read_stats();
+        if stats.hours < self.cfg.min_hours_for_volume {
+            return None;
+        }
+        let before = if p.cur_hour == f.hour {
+            u32::from(p.cur_new_secrets)
+        } else {
+            0
+        };
+        let count = before + 1;
+        if count != self.cfg.new_secrets_min {
+            return None;
+        }
+        let h = f.hour % 24;
+        let reason = format!(
+            "{} read {count} secrets it never read before within hour {h:02}:00-{:02}:00 UTC, \
+             the latest {} from {}; it has read about {} distinct secrets in {} days, {:.1} \
+             reads per active hour",
+            ev.principal.name,
+            (h + 1) % 24,
+            target_label(ev),
+            ev.source_ips.first().unwrap_or("an unknown address"),
+            fmt_count(p.terms.count(TermKind::Secret), p.terms.is_exact()),
+            p.age_hours(f.hour) / 24,
+            stats.mean,
+        );
+        Some(Alert::from_event(
+            NEW_SECRETS,
+            Severity::Medium,
+            "Secrets this principal never read before",
             &group(ev, ""),
             window_start(ev.time, 60),
             ev,

@@ -13,8 +13,8 @@ pub mod termset;
 
 pub use config::BaselineConfig;
 pub use detector::{
-    detector, BaselineDetector, NEW_SOURCE, PAIR_VOLUME, RULES, STATE_FILE, UNKNOWN_PRINCIPAL,
-    UNUSUAL_HOUR, VOLUME,
+    detector, BaselineDetector, NEW_SECRETS, NEW_SOURCE, PAIR_VOLUME, RULES, STATE_FILE,
+    UNKNOWN_PRINCIPAL, UNUSUAL_HOUR, VOLUME,
 };
 pub use store::{BaselineError, BaselineStore, BaselineSummary, MemoryUsage, STATE_VERSION};
 

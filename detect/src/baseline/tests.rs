@@ -7,8 +7,8 @@ use secretwatch_ingest::{Format, ParseOptions, Parsed, RecordParser, SourceSyste
 
 use crate::baseline::terms::principal_key;
 use crate::baseline::{
-    detector, BaselineConfig, BaselineDetector, BaselineError, BaselineStore, NEW_SOURCE,
-    PAIR_VOLUME, UNKNOWN_PRINCIPAL, UNUSUAL_HOUR, VOLUME,
+    detector, BaselineConfig, BaselineDetector, BaselineError, BaselineStore, NEW_SECRETS,
+    NEW_SOURCE, PAIR_VOLUME, UNKNOWN_PRINCIPAL, UNUSUAL_HOUR, VOLUME,
 };
 use crate::detector::Detector;
 use crate::{Alert, Severity};
@@ -739,4 +739,51 @@ fn a_pod_moving_between_nodes_is_not_a_new_source() {
     let mut plain = Sim::new(&cfg());
     plain.hourly(SA, 0, 8);
     assert_eq!(plain.send(SA.ip("10.42.5.31"), at(8, 9, 0)).len(), 1);
+}
+
+#[test]
+fn a_periodic_reader_harvesting_secrets_it_never_read_alerts_once_an_hour() {
+    let mut s = Sim::new(&cfg());
+    // A sync operator re-reading the same twelve Secrets every hour for eight days.
+    let names: Vec<String> = (0..12).map(|i| format!("app-{i}")).collect();
+    let es = SA.user("system:serviceaccount:external-secrets:external-secrets");
+    for h in 0..8 * 24 {
+        for (i, n) in names.iter().enumerate() {
+            s.send(es.name(n), at(0, h, 3 + i as i64));
+        }
+    }
+    assert!(s.of(NEW_SECRETS).is_empty());
+    // A new ExternalSecret of three keys, and Helm bookkeeping of many releases: quiet.
+    for n in ["new-app-db", "new-app-api", "new-app-redis"] {
+        assert!(s.send(es.name(n), at(8, 1, 0)).is_empty());
+    }
+    let deployer = SA.user("system:serviceaccount:ci:deployer");
+    for h in 0..8 * 24 {
+        s.send(deployer.name("sh.helm.release.v1.web.v1"), at(0, h, 1));
+    }
+    for v in 2..30 {
+        let name = format!("sh.helm.release.v1.app{v}.v{v}");
+        s.send(deployer.name(&name), at(8, 2, v));
+    }
+    // (The burst itself is the volume test's to judge.)
+    assert!(s.of(NEW_SECRETS).is_empty(), "{:#?}", s.of(NEW_SECRETS));
+    // Its token used to read ten Secrets it never read: one alert, on the tenth.
+    let mut got = vec![];
+    for i in 0..14 {
+        let n = format!("prod-secret-{i}");
+        got.push(s.send(es.name(&n), at(8, 3, 10 + i)).len());
+    }
+    assert_eq!(got, [0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0]);
+    let a = s.of(NEW_SECRETS);
+    assert!(
+        a[0].reason.contains("read 10 secrets it never read before"),
+        "{}",
+        a[0].reason
+    );
+    assert!(a[0].reason.contains("prod-secret-9"), "{}", a[0].reason);
+    // The next hour counts afresh.
+    for i in 14..24 {
+        s.send(es.name(&format!("prod-secret-{i}")), at(8, 4, i));
+    }
+    assert_eq!(s.of(NEW_SECRETS).len(), 2);
 }
