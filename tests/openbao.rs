@@ -101,6 +101,19 @@ fn a_real_openbao_session_through_scan_and_the_socket_device() {
         has("vault-orphan-token-created", "token-automation"),
         "{rules:#?}"
     );
+    // The 768-hour orphan is long-lived too; the session's 1-hour and 2-hour tokens are not.
+    let long: Vec<&(String, String)> = rules
+        .iter()
+        .filter(|(r, _)| r == "vault-long-lived-token-created")
+        .collect();
+    assert_eq!(
+        long,
+        [&(
+            "vault-long-lived-token-created".to_string(),
+            "token-automation".to_string()
+        )],
+        "{rules:#?}"
+    );
     assert!(
         rules.iter().any(|(r, _)| r == "vault-login-failure-burst"),
         "{rules:#?}"
