@@ -161,16 +161,21 @@ fn bulk_secret_reads_count_value_reads_only() {
     }
 }
 
+/// A known workload reading its secret every 6 hours for 8 days (past the 7 learning days),
+/// and the instant just after.
+fn workload_history(cloud: Cloud) -> (Vec<String>, DateTime<Utc>) {
+    let start = Utc.with_ymd_and_hms(2026, 11, 2, 0, 0, 0).unwrap();
+    let lines = (0..33)
+        .map(|i| record(cloud, "app", Op::Read, "db", start + Duration::hours(6 * i)))
+        .collect();
+    (lines, start + Duration::hours(6 * 32 + 1))
+}
+
 #[test]
 fn unknown_principal_after_the_learning_period() {
     let cfg = DetectConfig::default();
     for cloud in CLOUDS {
-        let start = Utc.with_ymd_and_hms(2026, 11, 2, 0, 0, 0).unwrap();
-        // A known workload reads its secret every 6 hours for 8 days (past the 7 learning days).
-        let mut lines: Vec<String> = (0..33)
-            .map(|i| record(cloud, "app", Op::Read, "db", start + Duration::hours(6 * i)))
-            .collect();
-        let then = start + Duration::hours(6 * 32 + 1);
+        let (mut lines, then) = workload_history(cloud);
         lines.push(record(cloud, "stranger", Op::Read, "db", then));
         lines.push(record(
             cloud,
@@ -200,12 +205,8 @@ fn a_named_team_member_is_neither_unknown_nor_a_first_cloud_reader() {
     }
     cfg.context.teams.push(team);
     for cloud in CLOUDS {
-        let start = Utc.with_ymd_and_hms(2026, 11, 2, 0, 0, 0).unwrap();
-        let mut lines: Vec<String> = (0..33)
-            .map(|i| record(cloud, "app", Op::Read, "db", start + Duration::hours(6 * i)))
-            .collect();
         // After both learning periods, a named person and a stranger read for the first time.
-        let then = start + Duration::hours(6 * 32 + 1);
+        let (mut lines, then) = workload_history(cloud);
         lines.push(record(cloud, "alice", Op::Read, "db", then));
         lines.push(record(
             cloud,
