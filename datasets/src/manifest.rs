@@ -24,7 +24,7 @@ pub struct Counts {
     pub labels: u64,
 }
 
-const SYSTEM_NAMESPACES: [&str; 9] = [
+const SYSTEM_NAMESPACES: [&str; 13] = [
     "kube-system",
     "kube-public",
     "kube-node-lease",
@@ -34,6 +34,10 @@ const SYSTEM_NAMESPACES: [&str; 9] = [
     "monitoring",
     "cert-manager",
     "velero",
+    "kube-state-metrics",
+    "ingress-nginx",
+    "istio-system",
+    "argocd",
 ];
 
 pub fn build(
@@ -214,7 +218,8 @@ fn world(w: &World, rotations: &Rotations, start: i64) -> Value {
         })
         .collect();
     let platform_pods: Vec<Value> = [&w.prometheus, &w.rbac_proxy, &w.cert_manager, &w.external_secrets, &w.build_bot, &w.runner, &w.velero]
-        .iter()
+        .into_iter()
+        .chain(&w.ecosystem)
         .map(|p| json!({"kubernetes_user": p.principal.username, "namespace": p.namespace, "pod": p.name, "ip": p.ip}))
         .collect();
     let identities: Vec<Value> = w

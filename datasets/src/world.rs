@@ -56,6 +56,25 @@ pub const UA_KUBECTL_MAC: &str = "kubectl/v1.31.1 (darwin/arm64) kubernetes/948a
 pub const UA_HELM: &str = "Helm/3.16.2";
 pub const UA_RUNNER: &str = "gitlab-runner 17.5.2 (17-5-stable; go1.22.7; linux/amd64)";
 pub const UA_GO: &str = "Go-http-client/2.0";
+/// (namespace, ServiceAccount, user agent) of the ecosystem's Secret-watching controllers.
+pub const ECOSYSTEM: [(&str, &str, &str); 4] = [
+    (
+        "kube-state-metrics",
+        "kube-state-metrics",
+        "kube-state-metrics/v2.13.0 (linux/amd64) kubernetes/8dd7a3b",
+    ),
+    (
+        "ingress-nginx",
+        "ingress-nginx",
+        "nginx-ingress-controller/v1.11.3 (linux/amd64) ingress-nginx/0106de65cfccb74405a6dfa7d9daffc6f0a6ef1a",
+    ),
+    ("istio-system", "istiod", "pilot-discovery/1.23.2"),
+    (
+        "argocd",
+        "argocd-application-controller",
+        "argocd-application-controller/v2.12.4+27d1e64 (linux/amd64)",
+    ),
+];
 pub const UA_VELERO: &str = "velero/v1.15.2 (linux/amd64) 804d73c4f2349e0e3a2a4a5e4f7c4b1d0e9a8b7c";
 
 #[derive(Debug, Clone)]
@@ -135,6 +154,10 @@ pub struct World {
     pub cert_manager: Pod,
     /// Velero's server (Helm chart: ServiceAccount `velero-server` in `velero`).
     pub velero: Pod,
+    /// The ecosystem's controllers that watch Secrets across the cluster, each under its Helm
+    /// chart's ServiceAccount: kube-state-metrics, ingress-nginx, istiod, Argo CD's
+    /// application controller (see the catalogue's entries for their RBAC).
+    pub ecosystem: Vec<Pod>,
     pub external_secrets: Pod,
     pub build_bot: Pod,
     pub runner: Pod,
@@ -629,8 +652,15 @@ impl World {
             2,
             UA_VELERO,
         );
+        let mut eco_rng = sub_rng(seed, "world.ecosystem", 0);
+        let ecosystem = ECOSYSTEM
+            .iter()
+            .enumerate()
+            .map(|(i, (ns, sa, ua))| platform(&mut eco_rng, &mut alloc, ns, sa, i % NODE_COUNT, ua))
+            .collect();
         World {
             velero,
+            ecosystem,
             salt,
             nodes,
             kcm,

@@ -346,6 +346,14 @@ fn informers(ctx: &DayCtx<'_>, sink: &mut Sink) {
     for res in [CERTIFICATES, CERTIFICATEREQUESTS, CLUSTERISSUERS] {
         watch_stream(ctx, sink, &mut rng, &w.cert_manager.principal, &res, None);
     }
+    // Secret informers of the ecosystem's controllers (their own stream: adding them shifts
+    // nothing above).
+    let mut eco = ctx.rng("platform.ecosystem");
+    for pod in &w.ecosystem {
+        for res in [SECRETS, CONFIGMAPS, NAMESPACES] {
+            watch_stream(ctx, sink, &mut eco, &pod.principal, &res, None);
+        }
+    }
     for node in &w.nodes {
         let sel = format!("spec.nodeName%3D{}", node.name);
         watch_stream(ctx, sink, &mut rng, &node.principal, &PODS, Some(&sel));
