@@ -433,3 +433,63 @@ pub fn rotation_gap(
     v.vault(sink, rotator_write(w, rng, r));
     out.push(v);
 }
+
+/// Infrastructure secrets in Vault that no workload syncs: written once by the platform team,
+/// read by people in an emergency, and inside the sync operator's `secret/data/*` policy.
+pub const INFRA_PATHS: [&str; 12] = [
+    "terraform-state-backend",
+    "rds-master",
+    "redis-master",
+    "aws-root-access-key",
+    "gcp-billing-sa",
+    "github-app-private-key",
+    "pagerduty-api",
+    "smtp-relay",
+    "ldap-bind",
+    "backup-encryption-key",
+    "registry-admin",
+    "vpn-ca-key",
+];
+
+/// Story 22: the sync operator's Vault token, taken from its pod, is used to read the
+/// infrastructure secrets no ExternalSecret names: an identity whose bulk reads are routine
+/// reading a dozen secrets it never read.
+pub fn sync_token_harvest(
+    ctx: &DayCtx<'_>,
+    sink: &mut Sink,
+    rng: &mut impl Rng,
+    t: i64,
+    out: &mut Vec<StoryRec>,
+) {
+    let w = ctx.world;
+    let ident = w.es_ident;
+    let mut v = StoryRec::new(
+        DETECTIONS[21],
+        Source::Vault,
+        &w.idents[ident].display_name,
+        "The external-secrets Vault identity reads twelve infrastructure secrets that no ExternalSecret names, within minutes.",
+    );
+    let created = ctx.opts.start.timestamp_nanos_opt().unwrap_or(0) - 90 * DAY;
+    let mut at = t;
+    for (i, name) in INFRA_PATHS.iter().enumerate() {
+        let fields = [("value", format!("{}-{}", name, alnum(rng, 24)))];
+        let call = VaultCall::new(
+            rng,
+            at,
+            ident,
+            "read",
+            MountKind::Kv,
+            format!("secret/data/infra/{name}"),
+            &w.external_secrets.ip,
+        )
+        .resp_data(crate::vault::kv_read_data(
+            w,
+            &fields,
+            1 + i as u32 % 3,
+            created,
+        ));
+        v.vault(sink, call);
+        at += between(rng, 2 * SEC, 20 * SEC);
+    }
+    out.push(v);
+}

@@ -12,7 +12,7 @@ use crate::timefmt::{local, local_in, DAY, HOUR, MIN};
 use crate::world::{APPS, SYNCED_KEYS, TEAMS};
 
 /// Detection ids, in the order of the story catalogue.
-pub const DETECTIONS: [&str; 21] = [
+pub const DETECTIONS: [&str; 22] = [
     "k8s-secrets-list-cluster-wide",
     "bulk-secret-reads",
     "unknown-principal-secret-access",
@@ -34,6 +34,7 @@ pub const DETECTIONS: [&str; 21] = [
     "helm-release-read-by-non-deployer",
     "cloud-secret-store-enumerated",
     "secret-shared-outside",
+    "new-secrets-for-principal",
 ];
 
 /// One story scenario (some detections have several).
@@ -63,9 +64,10 @@ pub enum Kind {
     HelmValues,
     LeakedKey,
     SharedOutside,
+    SyncTokenHarvest,
 }
 
-const ALL: [Kind; 24] = [
+const ALL: [Kind; 25] = [
     Kind::ListClusterWide,
     Kind::BulkReads,
     Kind::UnknownPrincipal,
@@ -90,6 +92,7 @@ const ALL: [Kind; 24] = [
     Kind::HelmValues,
     Kind::LeakedKey,
     Kind::SharedOutside,
+    Kind::SyncTokenHarvest,
 ];
 
 /// When a story may happen.
@@ -234,6 +237,7 @@ pub fn generate_day(ctx: &DayCtx<'_>, plan: &StoryPlan, sink: &mut Sink, out: &m
             Kind::HelmValues => k8s_attacks::helm_values(ctx, sink, &mut rng, t, out),
             Kind::LeakedKey => cloud::leaked_key(ctx, sink, &mut rng, t, out),
             Kind::SharedOutside => cloud::shared_outside(ctx, sink, &mut rng, t, out),
+            Kind::SyncTokenHarvest => mixed::sync_token_harvest(ctx, sink, &mut rng, t, out),
             Kind::SecretValues => k8s_attacks::secret_values(ctx, sink, &mut rng, t, out),
             Kind::BreakGlassMasters => {
                 k8s_attacks::break_glass_masters(ctx, sink, &mut rng, t, out)
