@@ -3,7 +3,7 @@
 use secretwatch_ingest::PrincipalKind;
 use serde::{Deserialize, Serialize};
 
-/// Settings of the per-principal baselines and their five detections.
+/// Settings of the per-principal baselines and their six detections.
 ///
 /// ```toml
 /// [detect.baseline]

@@ -1,4 +1,4 @@
-//! [`BaselineDetector`]: the five baseline detections over one shared [`BaselineStore`].
+//! [`BaselineDetector`]: the six baseline detections over one shared [`BaselineStore`].
 //!
 //! For every event, in event time: the store notes the time (and forgets idle principals when
 //! an hour starts), the principal's profile commits its completed hours, the checks run on a
@@ -8,10 +8,19 @@
 //! Nothing alerts while the store is learning (`learning_days` of event time since its first
 //! event). After that:
 //! - `unknown-principal-secret-access` (high): a principal first seen after the learning
-//!   period touches secrets within a day of its first event; once per principal.
+//!   period touches secrets within a day of its first event; once per principal. People the
+//!   config names (`detect.context.teams` members) and service accounts created in the last
+//!   day reading their own namespace are not unknown.
 //! - `new-source-for-principal` (medium): a principal seen for `learning_days` accesses a secret
 //!   from a network or with a user agent it never used (or first used in a non-secret request
-//!   this or last hour); once per new term.
+//!   this or last hour); once per new term. The cluster's own networks (`cluster_cidrs`) are
+//!   one network (pods move between nodes); a cloud session assumed through a hosted CI
+//!   service's identity provider (`roaming_oidc_providers`) is judged by its user agent only
+//!   (its runners' addresses change with every job); a person's new user agent alone, from a
+//!   network they use, is not reported (people change tools), only with a new network.
+//! - `new-secrets-for-principal` (medium): a principal with `min_hours_for_volume` active hours
+//!   reads its `new_secrets_min`-th never-read secret within an hour (a periodic reader's
+//!   token harvesting beyond its set); Helm release Secrets are not counted.
 //! - `unusual-hour-for-principal` (low): a principal seen for `learning_days`, active in at
 //!   least `unusual_hour_min_slots` hour slots and for `unusual_hour_min_hours_per_slot` times
 //!   as many hours (its usual hours repeat), accesses a secret in a UTC hour of the week (of
@@ -77,7 +86,7 @@ pub fn detector(cfg: &BaselineConfig) -> BaselineDetector {
     BaselineDetector::with_store(cfg, BaselineStore::new())
 }
 
-/// Runs the five baseline detections; owns the store they share.
+/// Runs the six baseline detections; owns the store they share.
 pub struct BaselineDetector {
     cfg: BaselineConfig,
     store: BaselineStore,

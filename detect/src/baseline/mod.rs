@@ -1,5 +1,5 @@
 //! Per-principal baselines: what each identity normally does (and how often it reads each of
-//! its usual secrets), and five detections of what departs from it (see
+//! its usual secrets), and six detections of what departs from it (see
 //! [`detector`](mod@crate::baseline::detector) for the rules, and
 //! [`profile`](mod@crate::baseline::profile) for the memory budget of one principal).
 
