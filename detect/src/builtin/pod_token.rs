@@ -11,8 +11,12 @@
 //! - every kubelet request (`system:node:<name>`) teaches its address's network: nodes come
 //!   and go with autoscaling, and register before their pods run;
 //! - pod-bound tokens' requests teach theirs during the learning period
-//!   (`detect.history_learning_days` of event time since the first event this detection saw);
-//!   after it, a network is learned from kubelets only.
+//!   (`detect.history_learning_days` of event time since the first event this detection saw,
+//!   at least one day: pods' ranges are not the kubelets');
+//! - after it, a private network that tokens bound to two different nodes use is a pod range
+//!   (a new node pool's secondary range): it is learned, once it alerted for the first node's
+//!   token. A token copied out is used from one place, under its one node's name; a public
+//!   network is never learned this way (two stolen tokens used from one laptop stay news).
 //!
 //! Networks are /16 for private IPv4 (RFC 1918 and the shared 100.64.0.0/10: pod ranges of
 //! a node, or a VPC subnet's secondary addresses with the AWS VPC CNI, spread over many /24s),
@@ -20,7 +24,7 @@
 //! IPv6. The address is the remote address the API server saw (the last of `sourceIPs`).
 //! Bounded: at most 4,096 networks are kept; once full, nothing more is learned.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 
 use chrono::{DateTime, Duration, Utc};
@@ -35,6 +39,17 @@ use crate::detector::{window_start, Detector};
 
 pub const RULE: &str = "pod-token-used-off-cluster";
 const MAX_NETWORKS: usize = 4096;
+
+/// Private, shared (100.64.0.0/10) or unique-local: where a cluster's pod ranges live.
+fn is_internal(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            v4.is_private() || (o[0] == 100 && (64..128).contains(&o[1]))
+        }
+        IpAddr::V6(v6) => (v6.segments()[0] & 0xfe00) == 0xfc00,
+    }
+}
 
 /// The network an address is judged by (see the module docs).
 pub fn network_of(ip: IpAddr) -> String {
@@ -60,6 +75,9 @@ struct State {
     networks: HashSet<String>,
     first: Option<DateTime<Utc>>,
     groups: WindowedGroups,
+    /// Unknown networks used after learning, with the node of the token that used them.
+    #[serde(default)]
+    pending: HashMap<String, String>,
 }
 
 pub struct PodTokenOffCluster {
@@ -74,7 +92,7 @@ impl PodTokenOffCluster {
     pub fn new(cfg: &DetectConfig) -> Self {
         PodTokenOffCluster {
             state: State::default(),
-            learning: Duration::days(i64::from(cfg.history_learning_days)),
+            learning: Duration::days(i64::from(cfg.history_learning_days.max(1))),
             window: cfg.alert_window_minutes,
             configured: !cfg.context.cluster_cidrs.is_empty(),
         }
@@ -121,13 +139,25 @@ impl Detector for PodTokenOffCluster {
         if self.state.networks.contains(&net) {
             return;
         }
+        let node = p.node.as_deref().unwrap_or("?");
+        match self.state.pending.get(&net) {
+            Some(first_node) if first_node != node && is_internal(ip) => {
+                self.state.pending.remove(&net);
+                self.learn(net);
+                return;
+            }
+            Some(_) => {}
+            None if self.state.pending.len() < MAX_NETWORKS => {
+                self.state.pending.insert(net.clone(), node.to_string());
+            }
+            None => {}
+        }
         let ws = window_start(ev.time, self.window);
         let group = format!("{}\u{0}{net}", p.name);
         if !self.state.groups.first_in_window(&group, ws) {
             return;
         }
         self.state.groups.prune(ev.time, self.window);
-        let node = p.node.as_deref().unwrap_or("?");
         let reason = format!(
             "{} used a token bound to a pod on node {node} from {ip} ({net}), a network none of the cluster's {} known networks of nodes and pods: the token was copied out of its pod; {} {} ({})",
             p.name,
@@ -231,6 +261,45 @@ mod tests {
         // It is not learned: the next window alerts again.
         assert_eq!(
             send(&mut d, SA, Some("node-1"), "203.0.113.50", DAY + 200).len(),
+            1
+        );
+    }
+
+    #[test]
+    fn a_range_that_tokens_of_two_nodes_use_is_the_clusters() {
+        // No learning configured: a day is still learned.
+        let mut d = PodTokenOffCluster::new(&DetectConfig {
+            history_learning_days: 0,
+            ..Default::default()
+        });
+        assert!(send(&mut d, "system:node:node-1", None, "10.0.0.11", 0).is_empty());
+        assert!(send(&mut d, SA, Some("node-1"), "10.4.0.7", 10).is_empty());
+        // A new node pool with a secondary range in another /16: its first pod's token alerts,
+        // the second node's teaches the range.
+        assert!(send(&mut d, "system:node:pool2-a", None, "10.0.0.40", DAY + 1).is_empty());
+        assert_eq!(
+            send(&mut d, SA, Some("pool2-a"), "10.5.1.9", DAY + 2).len(),
+            1
+        );
+        assert!(send(&mut d, SA, Some("pool2-b"), "10.5.2.9", DAY + 3).is_empty());
+        assert!(send(&mut d, SA, Some("pool2-c"), "10.5.3.9", DAY + 200).is_empty());
+        // A copied token keeps its one node's name: used again and again, never learned.
+        assert_eq!(
+            send(&mut d, SA, Some("node-1"), "203.0.113.5", DAY + 4).len(),
+            1
+        );
+        assert_eq!(
+            send(&mut d, SA, Some("node-1"), "203.0.113.5", DAY + 300).len(),
+            1
+        );
+        // Two tokens of two nodes from one public address: never learned either.
+        let other = "system:serviceaccount:prod:checkout";
+        assert_eq!(
+            send(&mut d, other, Some("node-2"), "203.0.113.5", DAY + 301).len(),
+            1
+        );
+        assert_eq!(
+            send(&mut d, SA, Some("node-1"), "203.0.113.5", DAY + 600).len(),
             1
         );
     }
