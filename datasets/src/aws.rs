@@ -58,6 +58,12 @@ pub const SM_APPS: [(usize, Sdk); 3] = [(0, Sdk::GoV2), (1, Sdk::Python), (3, Sd
 pub const SSM_APPS: [usize; 2] = [2, 5];
 /// Secrets of each app in Secrets Manager: `<env>/<app>/<key>`.
 pub const SM_KEYS: [&str; 2] = ["rds-credentials", "api-token"];
+/// Role of the prod notifications pods, whose platform secrets the Secrets Store CSI driver's
+/// AWS provider mounts.
+pub const CSI_ROLE: &str = "prod-notifications-irsa";
+/// The provider's user agent: the SDK's with the provider's app id
+/// (secrets-store-csi-driver-provider-aws `server/server.go` `appID()`).
+pub const UA_CSI: &str = "aws-sdk-go-v2/1.32.6 ua/2.1 os/linux lang/go#1.23.4 md/GOOS#linux md/GOARCH#amd64 api/secretsmanager#1.34.7 app/secrets-store-csi-driver-provider-aws-1.0.r2-80-g5b3b4a5";
 /// Secrets shared by the environment's platform: `<env>/platform/<name>`.
 pub const SHARED: [&str; 3] = ["datadog-api-key", "slack-webhook", "sentry-dsn"];
 
@@ -531,5 +537,7 @@ fn role_names() -> Vec<String> {
     ] {
         out.push(r.to_string());
     }
+    // The Secrets Store CSI driver's mounts of the notifications pods (their own role).
+    out.push(CSI_ROLE.to_string());
     out
 }

@@ -21,17 +21,17 @@
 //! - The console calls from the browser (a browser user agent, `sessionCredentialFromConsole`):
 //!   list, then a secret's page (`DescribeSecret`, `GetResourcePolicy`), then "Retrieve secret
 //!   value". (The exact console sequence is not documented by AWS; this is the visible one.)
-//! - Not modelled yet: the Secrets Store CSI driver's AWS provider (`DescribeSecret` per
-//!   rotation poll, `GetSecretValue` when the version moved), EKS Pod Identity sessions
-//!   (`eks-<cluster>-<pod>-<uuid>`), Azure and GCP.
+//! - The Secrets Store CSI driver's AWS provider: see `csi_mounts`.
+//! - Not modelled yet: EKS Pod Identity sessions (`eks-<cluster>-<pod>-<uuid>`), Azure and GCP.
 
 use rand::Rng;
 use serde_json::json;
 
 use crate::aws::{
-    account_of, record, service_event, AwsSecret, Call, Caller, Origin, Sdk, EKS_OIDC, GITHUB_OIDC,
-    JENKINS_IP, NONPROD_ACCOUNT, PROD_ACCOUNT, SM_APPS, SSO_DEVELOPER, SSO_PATH, SSO_POWER_USER,
-    UA_BOTO3, UA_CLI, UA_CONSOLE, UA_GO_V2, UA_JENKINS, UA_LAMBDA, UA_TERRAFORM,
+    account_of, record, service_event, AwsSecret, Call, Caller, Origin, Sdk, CSI_ROLE, EKS_OIDC,
+    GITHUB_OIDC, JENKINS_IP, NONPROD_ACCOUNT, PROD_ACCOUNT, SM_APPS, SSO_DEVELOPER, SSO_PATH,
+    SSO_POWER_USER, UA_BOTO3, UA_CLI, UA_CONSOLE, UA_CSI, UA_GO_V2, UA_JENKINS, UA_LAMBDA,
+    UA_TERRAFORM,
 };
 use crate::rng::{between, periodic, pick, poisson_count, uuid};
 use crate::schedule::{in_work_hours, DayCtx};
@@ -51,6 +51,7 @@ const PLAN_HOUR: i64 = 2;
 
 pub fn generate(ctx: &DayCtx<'_>, sink: &mut Sink) {
     apps(ctx, sink);
+    csi_mounts(ctx, sink);
     external_secrets(ctx, sink);
     parameters(ctx, sink);
     rotation(ctx, sink);
@@ -143,6 +144,55 @@ fn apps(ctx: &DayCtx<'_>, sink: &mut Sink) {
                         &Call::secret(ti, &caller, &origin, "GetSecretValue", s, false),
                     );
                 }
+            }
+        }
+    }
+}
+
+/// The Secrets Store CSI driver's AWS provider mounting the prod platform secrets into the
+/// notifications pods, with rotation on (`--enable-secret-rotation`, polled every 2 minutes by
+/// default, kubernetes-sigs/secrets-store-csi-driver `cmd/secrets-store-csi-driver/main.go`):
+/// a `GetSecretValue` at the day's first mount, then a `DescribeSecret` per secret per pod at
+/// every poll (`provider/secrets_manager_provider.go` reads the value again only when the
+/// version moved; here it never does), under the pod's own role.
+fn csi_mounts(ctx: &DayCtx<'_>, sink: &mut Sink) {
+    let w = ctx.world;
+    let mut rng = ctx.rng("aws.csi");
+    let app = 4; // notifications
+    let platform: Vec<&AwsSecret> = w.aws.secrets_of(PROD).filter(|s| s.app.is_none()).collect();
+    for pod in w
+        .app_pods
+        .iter()
+        .filter(|p| p.app == Some(app) && p.env == Some(PROD))
+    {
+        let mut sessions = Sessions {
+            account: PROD_ACCOUNT,
+            role_id: w.aws.role_id(CSI_ROLE).to_string(),
+            role: CSI_ROLE.to_string(),
+            sdk: Some(Sdk::GoV2),
+            fixed_name: None,
+            web: Some(EKS_OIDC),
+            current: None,
+        };
+        let origin = Origin::from_cluster(node_ip(w, pod), UA_CSI);
+        let mount = ctx.start + between(&mut rng, 0, 2 * MIN);
+        for s in &platform {
+            let caller = sessions.at(&mut rng, mount).clone();
+            push(
+                sink,
+                &mut rng,
+                &Call::secret(mount, &caller, &origin, "GetSecretValue", s, false),
+            );
+        }
+        for t in periodic(&mut rng, mount + 2 * MIN, ctx.end, ctx.every(120.0), 0.05) {
+            for (i, s) in platform.iter().enumerate() {
+                let ti = t + i as i64 * between(&mut rng, 2 * MS, 20 * MS);
+                let caller = sessions.at(&mut rng, ti).clone();
+                push(
+                    sink,
+                    &mut rng,
+                    &Call::secret(ti, &caller, &origin, "DescribeSecret", s, false),
+                );
             }
         }
     }
