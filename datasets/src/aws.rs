@@ -250,6 +250,12 @@ impl Caller {
         }
     }
 
+    pub fn account(&self) -> &'static str {
+        match self {
+            Caller::Session { account, .. } | Caller::User { account, .. } => account,
+        }
+    }
+
     /// Name as the label files and stories give it.
     pub fn arn(&self) -> String {
         match self {
@@ -317,6 +323,29 @@ pub struct Call<'a> {
 }
 
 impl<'a> Call<'a> {
+    /// A call of `service` in `account` with its `requestParameters`.
+    pub fn new(
+        t: i64,
+        caller: &'a Caller,
+        origin: &'a Origin,
+        (service, name): (&'static str, &'static str),
+        account: &'static str,
+        params: Value,
+    ) -> Call<'a> {
+        Call {
+            t,
+            caller,
+            origin,
+            service,
+            name,
+            params,
+            account,
+            resources: Value::Null,
+            error: None,
+            read_only: is_read_only(name),
+        }
+    }
+
     /// A Secrets Manager call on one secret, by name or by ARN as the caller passed it.
     pub fn secret(
         t: i64,
@@ -327,18 +356,14 @@ impl<'a> Call<'a> {
         by_arn: bool,
     ) -> Call<'a> {
         let id = if by_arn { &secret.arn } else { &secret.name };
-        Call {
+        Call::new(
             t,
             caller,
             origin,
-            service: "secretsmanager",
-            name,
-            params: json!({"secretId": id}),
-            account: secret.account(),
-            resources: Value::Null,
-            error: None,
-            read_only: is_read_only(name),
-        }
+            ("secretsmanager", name),
+            secret.account(),
+            json!({"secretId": id}),
+        )
     }
 
     pub fn params(mut self, params: Value) -> Self {

@@ -115,14 +115,7 @@ pub fn reference_lists(cfg: &DetectConfig) -> ReferenceLists {
         ),
         ("bulk_readers".into(), cfg.bulk_readers.clone()),
         // Every member of `detect.context.teams`: the people the config names.
-        (
-            "team_members".into(),
-            cfg.context
-                .teams
-                .iter()
-                .flat_map(|t| t.members.iter().cloned())
-                .collect(),
-        ),
+        ("team_members".into(), cfg.context.team_members().collect()),
     ])
 }
 
@@ -246,12 +239,7 @@ impl Engine {
             None => crate::baseline::detector(&cfg.baseline),
         };
         baseline.set_cluster_networks(cfg.context.cluster_cidrs.clone());
-        baseline.declare_people(
-            cfg.context
-                .teams
-                .iter()
-                .flat_map(|t| t.members.iter().cloned()),
-        );
+        baseline.declare_people(cfg.context.team_members());
         let mut sigma = SigmaDetector::new(rules, &reference_lists(cfg), cfg.alert_window_minutes)?;
         if let Some(dir) = state_dir {
             sigma.load_state(dir)?;

@@ -27,6 +27,19 @@ pub fn read_events(files: &[&str]) -> Vec<AccessEvent<'static>> {
     events
 }
 
+/// One audit line through the real parser into one detector; a line that does not parse or is
+/// skipped fails the test.
+pub fn feed_line(det: &mut dyn crate::detector::Detector, line: &str) -> Vec<Alert> {
+    let opts = ParseOptions::default();
+    let mut parser = RecordParser::new(&opts, Format::Auto);
+    let mut out = vec![];
+    parser.parse(line, &mut |p| match p {
+        Parsed::Event(ev) => det.on_event(&ev, &mut out),
+        other => panic!("{other:?}: {line}"),
+    });
+    out
+}
+
 /// Audit lines through the real parser into `engine`, in the order given; a line that does not
 /// parse fails the test.
 pub fn feed(engine: &mut Engine, lines: &[String]) -> Vec<Alert> {

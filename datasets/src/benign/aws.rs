@@ -71,18 +71,29 @@ fn node_ip<'w>(w: &'w World, pod: &Pod) -> &'w str {
     &w.nodes[pod.node].ip
 }
 
-/// A workload's sessions over the day: a new one (new name, new key) every `SESSION_SECS`.
+/// A workload's IRSA sessions over the day: a new one (new name, new key) every
+/// `SESSION_SECS`, named by its SDK unless the client names them itself.
 struct Sessions {
     account: &'static str,
     role: String,
     role_id: String,
-    sdk: Option<Sdk>,
-    fixed_name: Option<String>,
-    web: Option<&'static str>,
+    sdk: Sdk,
+    fixed_name: Option<&'static str>,
     current: Option<(i64, Caller)>,
 }
 
 impl Sessions {
+    fn irsa(w: &World, account: &'static str, role: &str, sdk: Sdk) -> Sessions {
+        Sessions {
+            account,
+            role: role.to_string(),
+            role_id: w.aws.role_id(role).to_string(),
+            sdk,
+            fixed_name: None,
+            current: None,
+        }
+    }
+
     fn at(&mut self, rng: &mut impl Rng, t: i64) -> &Caller {
         let stale = self
             .current
@@ -90,10 +101,9 @@ impl Sessions {
             .is_none_or(|(since, _)| t - since > SESSION_SECS * SEC);
         if stale {
             let created = t - between(rng, 50 * MS, 400 * MS);
-            let name = match (&self.fixed_name, self.sdk) {
-                (Some(n), _) => n.clone(),
-                (None, Some(sdk)) => sdk.session_name(created),
-                (None, None) => created.to_string(),
+            let name = match self.fixed_name {
+                Some(n) => n.to_string(),
+                None => self.sdk.session_name(created),
             };
             let c = Caller::session(
                 rng,
@@ -101,7 +111,7 @@ impl Sessions {
                 &self.role,
                 &self.role_id,
                 name,
-                self.web,
+                Some(EKS_OIDC),
                 created,
             );
             self.current = Some((created, c));
@@ -119,15 +129,7 @@ fn apps(ctx: &DayCtx<'_>, sink: &mut Sink) {
         for pod in w.app_pods.iter().filter(|p| p.app == Some(app)) {
             let env = pod.env.unwrap_or(0);
             let role = format!("{}-{}-irsa", ENVS[env], crate::world::APPS[app]);
-            let mut sessions = Sessions {
-                account: account_of(env),
-                role_id: w.aws.role_id(&role).to_string(),
-                role,
-                sdk: Some(sdk),
-                fixed_name: None,
-                web: Some(EKS_OIDC),
-                current: None,
-            };
+            let mut sessions = Sessions::irsa(w, account_of(env), &role, sdk);
             let origin = Origin::from_cluster(node_ip(w, pod), sdk.user_agent());
             let mine: Vec<&AwsSecret> = w
                 .aws
@@ -165,15 +167,7 @@ fn csi_mounts(ctx: &DayCtx<'_>, sink: &mut Sink) {
         .iter()
         .filter(|p| p.app == Some(app) && p.env == Some(PROD))
     {
-        let mut sessions = Sessions {
-            account: PROD_ACCOUNT,
-            role_id: w.aws.role_id(CSI_ROLE).to_string(),
-            role: CSI_ROLE.to_string(),
-            sdk: Some(Sdk::GoV2),
-            fixed_name: None,
-            web: Some(EKS_OIDC),
-            current: None,
-        };
+        let mut sessions = Sessions::irsa(w, PROD_ACCOUNT, CSI_ROLE, Sdk::GoV2);
         let origin = Origin::from_cluster(node_ip(w, pod), UA_CSI);
         let mount = ctx.start + between(&mut rng, 0, 2 * MIN);
         for s in &platform {
@@ -205,17 +199,9 @@ fn external_secrets(ctx: &DayCtx<'_>, sink: &mut Sink) {
     let mut rng = ctx.rng("aws.external-secrets");
     let es = &w.external_secrets;
     for account in [NONPROD_ACCOUNT, PROD_ACCOUNT] {
-        let role = "external-secrets-irsa".to_string();
-        let mut sessions = Sessions {
-            account,
-            role_id: w.aws.role_id(&role).to_string(),
-            role,
-            sdk: Some(Sdk::GoV2),
-            // The provider's JWT auth assumes the role itself with this session name.
-            fixed_name: Some("external-secrets-provider-aws".into()),
-            web: Some(EKS_OIDC),
-            current: None,
-        };
+        let mut sessions = Sessions::irsa(w, account, "external-secrets-irsa", Sdk::GoV2);
+        // The provider's JWT auth assumes the role itself with this session name.
+        sessions.fixed_name = Some("external-secrets-provider-aws");
         let origin = Origin::from_cluster(node_ip(w, es), UA_GO_V2);
         let platform: Vec<&AwsSecret> = w
             .aws
@@ -257,30 +243,18 @@ fn parameters(ctx: &DayCtx<'_>, sink: &mut Sink) {
             .iter()
             .filter(|p| p.app == Some(app) && p.env == Some(env))
         {
-            let mut sessions = Sessions {
-                account: account_of(env),
-                role_id: w.aws.role_id(&role).to_string(),
-                role: role.clone(),
-                sdk: Some(Sdk::Python),
-                fixed_name: None,
-                web: Some(EKS_OIDC),
-                current: None,
-            };
+            let mut sessions = Sessions::irsa(w, account_of(env), &role, Sdk::Python);
             let origin = Origin::from_cluster(node_ip(w, pod), UA_BOTO3);
             for t in periodic(&mut rng, ctx.start, ctx.end, ctx.every(900.0), 0.2) {
                 let caller = sessions.at(&mut rng, t).clone();
-                let call = Call {
+                let call = Call::new(
                     t,
-                    caller: &caller,
-                    origin: &origin,
-                    service: "ssm",
-                    name: "GetParametersByPath",
-                    params: json!({"path": path, "recursive": true, "withDecryption": true}),
-                    account: account_of(env),
-                    resources: serde_json::Value::Null,
-                    error: None,
-                    read_only: true,
-                };
+                    &caller,
+                    &origin,
+                    ("ssm", "GetParametersByPath"),
+                    account_of(env),
+                    json!({"path": path, "recursive": true, "withDecryption": true}),
+                );
                 push(sink, &mut rng, &call);
             }
         }
@@ -474,18 +448,14 @@ fn config_recorder(ctx: &DayCtx<'_>, sink: &mut Sink) {
             t0,
         );
         let origin = Origin::new("config.amazonaws.com", "config.amazonaws.com");
-        let list = Call {
-            t: t0,
-            caller: &caller,
-            origin: &origin,
-            service: "secretsmanager",
-            name: "ListSecrets",
-            params: json!({"maxResults": 100}),
+        let list = Call::new(
+            t0,
+            &caller,
+            &origin,
+            ("secretsmanager", "ListSecrets"),
             account,
-            resources: serde_json::Value::Null,
-            error: None,
-            read_only: true,
-        };
+            json!({"maxResults": 100}),
+        );
         push(sink, &mut rng, &list);
         let mut t = t0;
         for s in w.aws.secrets.iter().filter(|s| s.account() == account) {
@@ -564,18 +534,14 @@ fn console(
 ) {
     let mut origin = Origin::new(ip, UA_CONSOLE);
     origin.console = true;
-    let list = Call {
-        t: t0,
+    let list = Call::new(
+        t0,
         caller,
-        origin: &origin,
-        service: "secretsmanager",
-        name: "ListSecrets",
-        params: json!({"maxResults": 100, "sortOrder": "asc", "includePlannedDeletion": false}),
+        &origin,
+        ("secretsmanager", "ListSecrets"),
         account,
-        resources: serde_json::Value::Null,
-        error: None,
-        read_only: true,
-    };
+        json!({"maxResults": 100, "sortOrder": "asc", "includePlannedDeletion": false}),
+    );
     push(sink, rng, &list);
     let mut t = t0 + between(rng, 3 * SEC, 40 * SEC);
     push(

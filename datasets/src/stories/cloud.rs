@@ -41,19 +41,14 @@ pub fn leaked_key(
         &caller.arn(),
         "The static key of IAM user jenkins-legacy, leaked, is used from a rented server: ListSecrets, then every secret it can read, then denied production reads.",
     );
-    let account = caller_account(caller);
-    let list = Call {
+    let list = Call::new(
         t,
         caller,
-        origin: &origin,
-        service: "secretsmanager",
-        name: "ListSecrets",
-        params: json!({}),
-        account,
-        resources: serde_json::Value::Null,
-        error: None,
-        read_only: true,
-    };
+        &origin,
+        ("secretsmanager", "ListSecrets"),
+        caller.account(),
+        json!({}),
+    );
     emit(sink, rng, &mut story, &list);
     let mut at = t + between(rng, 5 * SEC, 40 * SEC);
     let nonprod: Vec<&AwsSecret> = w.aws.secrets.iter().filter(|s| s.env != PROD).collect();
@@ -79,12 +74,6 @@ pub fn leaked_key(
         emit(sink, rng, &mut story, &call);
     }
     out.push(story);
-}
-
-fn caller_account(c: &Caller) -> &'static str {
-    match c {
-        Caller::Session { account, .. } | Caller::User { account, .. } => account,
-    }
 }
 
 /// Story 21: a person shares a production secret with an account outside the organization

@@ -52,8 +52,8 @@ use crate::baseline::profile::{
 };
 use crate::baseline::store::{BaselineError, BaselineStore};
 use crate::baseline::terms::{
-    namespace_term, network_label, network_term, principal_key, secret_term, user_agent_label,
-    user_agent_term, TermKind,
+    namespace_term, network_label, network_term_parsed, principal_key, secret_term,
+    user_agent_label, user_agent_term, TermKind,
 };
 use crate::detector::{window_start, Detector};
 
@@ -136,12 +136,8 @@ impl BaselineDetector {
         self.cluster_networks = nets;
     }
 
-    fn in_cluster(&self, ip: &str) -> bool {
-        !self.cluster_networks.is_empty()
-            && ip
-                .trim()
-                .parse::<std::net::IpAddr>()
-                .is_ok_and(|a| self.cluster_networks.iter().any(|n| n.contains(&a)))
+    fn in_cluster(&self, addr: Option<std::net::IpAddr>) -> bool {
+        addr.is_some_and(|a| self.cluster_networks.iter().any(|n| n.contains(&a)))
     }
 
     /// Names of people the config declares (team members): not reported as unknown.
@@ -174,11 +170,12 @@ impl BaselineDetector {
         let t = &ev.target;
         Facts {
             hour: hour_of(ev.time),
-            network: ev
-                .source_ips
-                .first()
-                .filter(|ip| !self.in_cluster(ip))
-                .map(|ip| network_term(ip, self.cfg.ipv4_prefix, self.cfg.ipv6_prefix)),
+            network: ev.source_ips.first().and_then(|ip| {
+                let addr = ip.trim().parse().ok();
+                (!self.in_cluster(addr)).then(|| {
+                    network_term_parsed(ip, addr, self.cfg.ipv4_prefix, self.cfg.ipv6_prefix)
+                })
+            }),
             user_agent: ev
                 .user_agent
                 .as_deref()

@@ -109,7 +109,11 @@ fn tag(kind: TermKind, h: u64) -> u32 {
 
 /// The network (`/24`, `/64` by default) an address belongs to; `None` when it is not an IP.
 pub fn network(ip: &str, v4_prefix: u8, v6_prefix: u8) -> Option<IpNet> {
-    let addr: IpAddr = ip.trim().parse().ok()?;
+    network_of(ip.trim().parse().ok()?, v4_prefix, v6_prefix)
+}
+
+/// The network of a parsed address.
+fn network_of(addr: IpAddr, v4_prefix: u8, v6_prefix: u8) -> Option<IpNet> {
     let addr = addr.to_canonical();
     let len = match addr {
         IpAddr::V4(_) => v4_prefix.min(32),
@@ -120,8 +124,13 @@ pub fn network(ip: &str, v4_prefix: u8, v6_prefix: u8) -> Option<IpNet> {
 
 /// The network term of a source address (a source that is not an IP is its own term).
 pub fn network_term(ip: &str, v4_prefix: u8, v6_prefix: u8) -> u32 {
+    network_term_parsed(ip, ip.trim().parse().ok(), v4_prefix, v6_prefix)
+}
+
+/// [`network_term`] of `ip` already parsed into `addr` (`None`: not an IP).
+pub fn network_term_parsed(ip: &str, addr: Option<IpAddr>, v4_prefix: u8, v6_prefix: u8) -> u32 {
     let mut h = Fnv::new();
-    match network(ip, v4_prefix, v6_prefix) {
+    match addr.and_then(|a| network_of(a, v4_prefix, v6_prefix)) {
         Some(IpNet::V4(n)) => {
             h.bytes(&n.network().octets());
             h.byte(n.prefix_len());

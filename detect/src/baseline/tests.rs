@@ -649,13 +649,7 @@ fn trail_read(
     let line = format!(
         r#"{{"eventVersion":"1.09","userIdentity":{{"type":"AssumedRole","principalId":"AROAEXAMPLE:GitHubActions","arn":"arn:aws:sts::111122223333:assumed-role/deploy/GitHubActions","accountId":"111122223333","accessKeyId":"ASIAEXAMPLE","sessionContext":{{"sessionIssuer":{{"type":"Role","principalId":"AROAEXAMPLE","arn":"arn:aws:iam::111122223333:role/deploy","accountId":"111122223333","userName":"deploy"}},"webIdFederationData":{{"federatedProvider":"arn:aws:iam::111122223333:oidc-provider/{provider}","attributes":{{}}}},"attributes":{{"creationDate":"{time}","mfaAuthenticated":"false"}}}}}},"eventTime":"{time}","eventSource":"secretsmanager.amazonaws.com","eventName":"GetSecretValue","awsRegion":"eu-west-1","sourceIPAddress":"{ip}","userAgent":"{ua}","requestParameters":{{"secretId":"prod/app/db"}},"responseElements":null,"eventID":"ct-{n}","eventType":"AwsApiCall","recipientAccountId":"111122223333"}}"#
     );
-    let mut parser = RecordParser::new(&OPTS, Format::Auto);
-    let mut out = vec![];
-    parser.parse(&line, &mut |p| match p {
-        Parsed::Event(e) => det.on_event(&e, &mut out),
-        other => panic!("{other:?}: {line}"),
-    });
-    out
+    crate::test_support::feed_line(det, &line)
 }
 
 #[test]

@@ -190,8 +190,6 @@ impl Detector for PodTokenOffCluster {
 
 #[cfg(test)]
 mod tests {
-    use secretwatch_ingest::{Format, ParseOptions, Parsed, RecordParser};
-
     use super::*;
 
     /// A Kubernetes `get` of a Secret (or a node's `get` of a pod) at minute `m` from `ip`.
@@ -211,14 +209,7 @@ mod tests {
         let line = format!(
             r#"{{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"a{m}","stage":"ResponseComplete","requestURI":"/api/v1/namespaces/prod/secrets/db","verb":"get","user":{{"username":"{user}","groups":["system:authenticated"]{extra}}},"sourceIPs":["{ip}"],"userAgent":"app/1","objectRef":{{"resource":"secrets","namespace":"prod","name":"db","apiVersion":"v1"}},"responseStatus":{{"metadata":{{}},"code":200}},"requestReceivedTimestamp":"{time}","stageTimestamp":"{time}"}}"#
         );
-        let opts = ParseOptions::default();
-        let mut parser = RecordParser::new(&opts, Format::Auto);
-        let mut out = vec![];
-        parser.parse(&line, &mut |p| match p {
-            Parsed::Event(e) => d.on_event(&e, &mut out),
-            other => panic!("{other:?}"),
-        });
-        out
+        crate::test_support::feed_line(d, &line)
     }
 
     const SA: &str = "system:serviceaccount:prod:payments";

@@ -236,6 +236,11 @@ impl Default for ContextConfig {
 }
 
 impl ContextConfig {
+    /// Every member of every team: the people the config names.
+    pub fn team_members(&self) -> impl Iterator<Item = String> + '_ {
+        self.teams.iter().flat_map(|t| t.members.iter().cloned())
+    }
+
     /// Every problem at once, each naming its key (`detect.context.teams[1].timezone: ...`).
     pub fn validate(&self) -> Vec<String> {
         match crate::context::world::World::compile(self) {
